@@ -1,0 +1,3 @@
+"""Redline: defense-AI news alerts for Slack, Discord and the terminal."""
+
+__version__ = "0.1.0"
