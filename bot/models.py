@@ -115,13 +115,44 @@ class Alert:
     item: Item
     matches: tuple[EntityMatch, ...]
     deadlines: tuple[Deadline, ...] = ()
-    summary: str = ""
     item_key: int | None = None  # the store's row id, once stored
-    seen_at: datetime | None = None
 
     @property
     def entities(self) -> tuple[str, ...]:
         return tuple(sorted(m.entity for m in self.matches))
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """A new item with what matching found, ready to store in one transaction."""
+
+    item: Item
+    matches: tuple[EntityMatch, ...] = ()
+    deadlines: tuple[Deadline, ...] = ()
+    destinations: tuple[str, ...] = ()  # where to alert ("terminal", "slack:C0123"); () = silent
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """One pending outbox row: an alert for one destination."""
+
+    id: int
+    destination: str
+    attempts: int
+    alert: Alert
+
+
+@dataclass(frozen=True, slots=True)
+class StoredItem:
+    """An item as queries return it."""
+
+    key: int
+    feed: str
+    title: str
+    link: str | None
+    summary: str
+    published: datetime
+    entities: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -46,7 +46,7 @@ class _Document:
 
 
 class LoopbackServer:
-    """``with LoopbackServer() as srv: srv.add_feed("/a.xml", b"...")`` then fetch ``srv.url + "/a.xml"``."""
+    """``with LoopbackServer() as srv: srv.add_feed("/a.xml", data)``; fetch ``srv.url + path``."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -59,7 +59,7 @@ class LoopbackServer:
         class _RequestHandler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
 
-            def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+            def log_message(self, format: str, *args: object) -> None:
                 pass
 
             def _handle(self) -> None:
@@ -173,9 +173,7 @@ def _serve_document(document: _Document, request: Request) -> Response:
     if_none_match = request.headers.get("if-none-match")
     if_modified_since = request.headers.get("if-modified-since")
     if (document.etag and if_none_match == document.etag) or (
-        not if_none_match
-        and document.last_modified
-        and if_modified_since == document.last_modified
+        not if_none_match and document.last_modified and if_modified_since == document.last_modified
     ):
         return Response(304, b"", validators)
     return Response(200, document.body, {"Content-Type": document.content_type, **validators})

@@ -1,0 +1,110 @@
+"""The store's schema history: an ordered list of forward migrations keyed by ``user_version``.
+
+Add a migration by appending its SQL; never edit one that has shipped. Each runs in one
+transaction together with the version bump, so a crash leaves the schema at a known version.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+INITIAL = """
+CREATE TABLE feeds (
+    name TEXT PRIMARY KEY,
+    config_url TEXT NOT NULL,        -- the URL as configured (a change resets url)
+    url TEXT NOT NULL,               -- the URL polled (follows permanent redirects)
+    etag TEXT,
+    last_modified TEXT,
+    first_polled_at TEXT,
+    last_success_at TEXT,
+    last_error TEXT,
+    last_error_at TEXT,
+    failures INTEGER NOT NULL DEFAULT 0,
+    next_poll_at TEXT,
+    disabled_reason TEXT
+);
+CREATE TABLE items (
+    id INTEGER PRIMARY KEY,
+    feed TEXT NOT NULL,
+    guid TEXT NOT NULL,
+    link TEXT,
+    title TEXT NOT NULL,
+    summary TEXT NOT NULL DEFAULT '',
+    content TEXT NOT NULL DEFAULT '',
+    author TEXT,
+    categories TEXT NOT NULL DEFAULT '[]',
+    published_at TEXT NOT NULL,      -- published, else updated, else first seen
+    seen_at TEXT NOT NULL,
+    content_hash TEXT NOT NULL,
+    UNIQUE (feed, guid)
+);
+CREATE INDEX items_link ON items (link) WHERE link IS NOT NULL;
+CREATE INDEX items_published_at ON items (published_at);
+CREATE VIRTUAL TABLE items_fts USING fts5 (
+    title, summary, content='items', content_rowid='id', prefix='2 3'
+);
+CREATE TRIGGER items_ai AFTER INSERT ON items BEGIN
+    INSERT INTO items_fts (rowid, title, summary) VALUES (new.id, new.title, new.summary);
+END;
+CREATE TRIGGER items_ad AFTER DELETE ON items BEGIN
+    INSERT INTO items_fts (items_fts, rowid, title, summary)
+    VALUES ('delete', old.id, old.title, old.summary);
+END;
+CREATE TRIGGER items_au AFTER UPDATE OF title, summary ON items BEGIN
+    INSERT INTO items_fts (items_fts, rowid, title, summary)
+    VALUES ('delete', old.id, old.title, old.summary);
+    INSERT INTO items_fts (rowid, title, summary) VALUES (new.id, new.title, new.summary);
+END;
+CREATE TABLE matches (
+    item_id INTEGER NOT NULL REFERENCES items (id) ON DELETE CASCADE,
+    entity TEXT NOT NULL,
+    hits TEXT NOT NULL,              -- JSON: [[field, start, end, term], ...]
+    PRIMARY KEY (item_id, entity)
+);
+CREATE INDEX matches_entity ON matches (entity COLLATE NOCASE, item_id);
+CREATE TABLE deadlines (
+    item_id INTEGER NOT NULL REFERENCES items (id) ON DELETE CASCADE,
+    due_on TEXT NOT NULL,            -- YYYY-MM-DD (UTC)
+    text TEXT NOT NULL,
+    PRIMARY KEY (item_id, due_on, text)
+);
+CREATE INDEX deadlines_due_on ON deadlines (due_on);
+CREATE TABLE outbox (
+    id INTEGER PRIMARY KEY,
+    item_id INTEGER NOT NULL REFERENCES items (id) ON DELETE CASCADE,
+    destination TEXT NOT NULL,       -- "terminal", "slack:C0123", "discord:policy"
+    status TEXT NOT NULL DEFAULT 'pending',   -- pending | sent | dead
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    sent_at TEXT,
+    message_ref TEXT,                -- platform message id (Slack ts, Discord id)
+    last_error TEXT,
+    UNIQUE (item_id, destination)
+);
+CREATE INDEX outbox_pending ON outbox (status, next_attempt_at);
+"""
+
+MIGRATIONS: tuple[str, ...] = (INITIAL,)
+
+
+def migrate(conn: sqlite3.Connection) -> int:
+    """Bring the schema up to date; returns the resulting version. Refuses a newer schema."""
+    (version,) = conn.execute("PRAGMA user_version").fetchone()
+    if version > len(MIGRATIONS):
+        raise RuntimeError(
+            f"database schema version {version} is newer than this Redline "
+            f"(knows {len(MIGRATIONS)}); upgrade Redline"
+        )
+    for number, migration in enumerate(MIGRATIONS[version:], start=version + 1):
+        try:
+            # executescript() commits any transaction opened outside it, so the script opens
+            # and commits its own: the schema change and the version bump land together.
+            conn.executescript(
+                f"BEGIN IMMEDIATE;\n{migration}\nPRAGMA user_version = {number};\nCOMMIT;"
+            )
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+    return len(MIGRATIONS)

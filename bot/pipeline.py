@@ -1,0 +1,218 @@
+"""poll_feed(): the only place that knows the order of the stages.
+
+fetch → parse → (new items only) match → deadlines → store + outbox, in one transaction.
+A feed that fails updates its own health and the cycle moves on; nothing here raises for bad
+input. Delivery happens elsewhere (bot.delivery drains the outbox).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from bot.config import Settings
+from bot.deadlines import item_deadlines
+from bot.errors import FetchError, ParseError
+from bot.fetcher import Fetcher
+from bot.matcher import Watchlist, compile_watchlist, match_item
+from bot.models import Deadline, EntityMatch, Feed, FetchResult, Item, Record
+from bot.parser import parse_feed
+from bot.store import Store
+
+log = logging.getLogger(__name__)
+
+# Decides where an alert goes: (feed name, matches, deadlines) → destinations.
+Router = Callable[[str, tuple[EntityMatch, ...], tuple[Deadline, ...]], tuple[str, ...]]
+
+
+def terminal_only(
+    feed: str, matches: tuple[EntityMatch, ...], deadlines: tuple[Deadline, ...]
+) -> tuple[str, ...]:
+    """The router used when no chat routes are configured: every alert to the terminal."""
+    return ("terminal",)
+
+
+@dataclass(frozen=True, slots=True)
+class PollOutcome:
+    """What one feed's poll did, for logs, exit codes and status."""
+
+    feed: str
+    status: str  # "ok", "not_modified", "failed", "skipped"
+    new: int = 0
+    alerts: int = 0
+    error: str | None = None
+
+
+class Poller:
+    """Polls feeds into the store. Safe to call from several threads at once."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        fetcher: Fetcher,
+        *,
+        router: Router = terminal_only,
+        on_alert: Callable[[], None] | None = None,
+    ) -> None:
+        self.store = store
+        self.fetcher = fetcher
+        self.router = router
+        self._on_alert = on_alert
+        self._feed_locks: dict[str, threading.Lock] = {}
+        self._locks_guard = threading.Lock()
+        self.configure(settings)
+
+    def configure(self, settings: Settings) -> None:
+        """Swap in a new configuration (hot reload); polls in flight finish with the old one."""
+        watchlist = compile_watchlist(settings.entities)
+        self._rules: tuple[Settings, Watchlist] = (settings, watchlist)
+
+    @property
+    def settings(self) -> Settings:
+        return self._rules[0]
+
+    def poll_all(self, *, now: datetime | None = None, workers: int = 8) -> list[PollOutcome]:
+        """One cycle over every enabled feed, concurrently; outcomes in configuration order."""
+        feeds = [feed for feed in self.settings.feeds if feed.enabled]
+        if not feeds:
+            return []
+        with ThreadPoolExecutor(max_workers=min(workers, len(feeds))) as pool:
+            return list(pool.map(lambda feed: self.poll_feed(feed, now=now), feeds))
+
+    def poll_feed(self, feed: Feed, *, now: datetime | None = None) -> PollOutcome:
+        """Poll one feed. Never two polls of one feed at once: a second caller skips."""
+        lock = self._lock_for(feed.name)
+        if not lock.acquire(blocking=False):
+            return PollOutcome(feed.name, "skipped", error="a poll of this feed is running")
+        try:
+            return self._poll(feed, now or datetime.now(UTC))
+        finally:
+            lock.release()
+
+    def _lock_for(self, name: str) -> threading.Lock:
+        with self._locks_guard:
+            return self._feed_locks.setdefault(name, threading.Lock())
+
+    def _poll(self, feed: Feed, now: datetime) -> PollOutcome:
+        watchlist = self._rules[1]
+        state = self.store.sync_feed(feed.name, feed.url)
+        if state.disabled_reason:
+            return PollOutcome(feed.name, "skipped", error=state.disabled_reason)
+        if state.next_poll_at and state.next_poll_at > now:
+            return PollOutcome(feed.name, "skipped", error="waiting as the server asked")
+        try:
+            result = self.fetcher.fetch(
+                state.url, etag=state.etag, last_modified=state.last_modified
+            )
+        except FetchError as error:
+            return self._fail(feed, error, now)
+        if result.moved_to:
+            log.warning(
+                "feed moved permanently feed=%s old=%s new=%s (update feeds.yaml)",
+                feed.name,
+                state.url,
+                result.moved_to,
+            )
+            self.store.move_feed(feed.name, result.moved_to)
+        if result.not_modified or result.body is None:
+            self.store.record_success(
+                feed.name, now=now, etag=result.etag, last_modified=result.last_modified
+            )
+            return PollOutcome(feed.name, "not_modified")
+        try:
+            parsed = parse_feed(result.body)
+        except ParseError as error:
+            return self._fail(feed, error, now)
+        if parsed.error:
+            log.info("feed is ill-formed but readable feed=%s error=%s", feed.name, parsed.error)
+        new, changed = self.store.unseen(feed.name, parsed.items)
+        first_poll = state.first_polled_at is None
+        backfill = _newest(new, feed.backfill) if first_poll else None
+        records = []
+        for item in new:
+            matches = match_item(watchlist, item)
+            deadlines = item_deadlines(item, item.published or now) if matches else ()
+            alert = bool(matches) and (backfill is None or item.id in backfill)
+            destinations = self.router(feed.name, matches, deadlines) if alert else ()
+            records.append(Record(item, matches, deadlines, destinations))
+        saved = self.store.save_poll(
+            feed.name,
+            records,
+            changed,
+            now=now,
+            etag=result.etag,
+            last_modified=result.last_modified,
+            next_poll_at=_not_before(result, parsed.ttl, now),
+        )
+        if saved.deliveries and self._on_alert is not None:
+            self._on_alert()
+        log.info(
+            "feed polled feed=%s items=%d new=%d updated=%d alerts=%d",
+            feed.name,
+            len(parsed.items),
+            saved.new,
+            saved.updated,
+            saved.deliveries,
+        )
+        return PollOutcome(feed.name, "ok", new=saved.new, alerts=saved.deliveries)
+
+    def _fail(self, feed: Feed, error: FetchError | ParseError, now: datetime) -> PollOutcome:
+        message = str(error)
+        status = error.status if isinstance(error, FetchError) else None
+        retry_after = error.retry_after if isinstance(error, FetchError) else None
+        disabled = "gone (HTTP 410): remove the feed or change its URL" if status == 410 else None
+        retry_at = now + timedelta(seconds=retry_after) if retry_after else None
+        self.store.record_failure(
+            feed.name, message, now=now, next_poll_at=retry_at, disabled_reason=disabled
+        )
+        log.warning("feed failed feed=%s error=%s", feed.name, message)
+        return PollOutcome(feed.name, "failed", error=message)
+
+
+def _newest(items: Sequence[Item], count: int) -> set[str]:
+    """Ids of the newest ``count`` items (undated items count as oldest, feed order breaks ties)."""
+    if count <= 0:
+        return set()
+    floor = datetime.min.replace(tzinfo=UTC)
+    ranked = sorted(
+        enumerate(items), key=lambda pair: (pair[1].published or floor, -pair[0]), reverse=True
+    )
+    return {item.id for _, item in ranked[:count]}
+
+
+def _not_before(result: FetchResult, ttl: float | None, now: datetime) -> datetime | None:
+    """The earliest next poll the server asked for (Retry-After on success, RSS <ttl>)."""
+    waits = [w for w in (result.retry_after, ttl) if w]
+    return now + timedelta(seconds=max(waits)) if waits else None
+
+
+@dataclass(frozen=True, slots=True)
+class Checked:
+    """One item as `redline check` sees it: what would be matched and alerted."""
+
+    item: Item
+    matches: tuple[EntityMatch, ...]
+    deadlines: tuple[Deadline, ...]
+
+    @property
+    def alert(self) -> bool:
+        return bool(self.matches)
+
+
+def check_feed(body: bytes, settings: Settings, *, now: datetime) -> list[Checked]:
+    """Parse and match feed bytes against the watchlist without touching the store.
+
+    Raises ParseError when the bytes are not a feed.
+    """
+    watchlist = compile_watchlist(settings.entities)
+    checked = []
+    for item in parse_feed(body).items:
+        matches = match_item(watchlist, item)
+        deadlines = item_deadlines(item, item.published or now)
+        checked.append(Checked(item, matches, deadlines))
+    return checked

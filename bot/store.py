@@ -1,0 +1,527 @@
+"""The SQLite store: the only module that talks to the database.
+
+One file in WAL mode, one connection per thread, short ``BEGIN IMMEDIATE`` write transactions.
+Items are unique per (feed, guid) and, across feeds, by canonical link, so a story carried by
+two feeds is stored and alerted once. Knows nothing of Slack, Discord or XML.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import sqlite_utils
+
+from bot.migrations import migrate
+from bot.models import (
+    Alert,
+    Deadline,
+    Delivery,
+    EntityMatch,
+    FeedState,
+    Hit,
+    Item,
+    Record,
+    StoredItem,
+)
+
+BUSY_TIMEOUT_MS = 5000
+_FTS_TOKEN = re.compile(r"\w+\*?", re.UNICODE)
+_FTS_PHRASE = re.compile(r'"([^"]*)"')
+
+
+@dataclass(frozen=True, slots=True)
+class SaveResult:
+    """What one poll's write changed."""
+
+    new: int
+    updated: int
+    deliveries: int
+
+
+def iso(moment: datetime) -> str:
+    """The one timestamp format in the database: sortable ISO 8601 in UTC, to the second."""
+    return moment.astimezone(UTC).isoformat(timespec="seconds")
+
+
+def _from_iso(text: str | None) -> datetime | None:
+    return datetime.fromisoformat(text) if text else None
+
+
+def content_hash(item: Item) -> str:
+    """Changes when anything a reader sees changes; an unchanged re-seen item costs no write."""
+    parts = (item.title, item.link or "", item.summary, item.content)
+    return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:32]
+
+
+def fts_query(text: str) -> str | None:
+    """Turn any user text into a safe FTS5 query: quoted phrases and tokens, ANDed.
+
+    Operators (``NEAR(``, ``AND``, ``-``, ``:``, unbalanced quotes or parentheses) become
+    plain words, so no input raises an FTS syntax error. ``word*`` keeps its prefix meaning.
+    """
+    terms: list[str] = []
+    for phrase in _FTS_PHRASE.findall(text):
+        words = re.findall(r"\w+", phrase)
+        if words:
+            terms.append('"' + " ".join(words) + '"')
+    rest = _FTS_PHRASE.sub(" ", text)
+    for token in _FTS_TOKEN.findall(rest):
+        if token.endswith("*"):
+            word = token[:-1]
+            terms.append(f'"{word}"*' if len(word) >= 2 else f'"{word}"')
+        else:
+            terms.append(f'"{token}"')
+    return " ".join(terms) if terms else None
+
+
+class Store:
+    """Named reads and writes over one SQLite file."""
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._local = threading.local()
+        self._connections: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+        db = self._db()
+        db.execute("PRAGMA journal_mode = WAL")
+        migrate(db.conn)
+
+    # -- connections -------------------------------------------------------------------------
+
+    def _db(self) -> sqlite_utils.Database:
+        db: sqlite_utils.Database | None = getattr(self._local, "db", None)
+        if db is None:
+            conn = sqlite3.connect(
+                self.path, isolation_level=None, check_same_thread=False, timeout=5
+            )
+            conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            conn.execute("PRAGMA foreign_keys = ON")
+            conn.execute("PRAGMA synchronous = NORMAL")
+            db = sqlite_utils.Database(conn)
+            self._local.db = db
+            with self._lock:
+                self._connections.append(conn)
+        return db
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        conn = self._db().conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    def _rows(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[dict[str, Any]]:
+        return list(self._db().query(sql, params))
+
+    def close(self) -> None:
+        with self._lock:
+            for conn in self._connections:
+                conn.close()
+            self._connections.clear()
+        self._local = threading.local()
+
+    # -- feed state --------------------------------------------------------------------------
+
+    def sync_feed(self, name: str, config_url: str) -> FeedState:
+        """Ensure a row for the feed; a changed configured URL resets the polled URL and health."""
+        with self._write() as conn:
+            conn.execute(
+                "INSERT INTO feeds (name, config_url, url) VALUES (?, ?, ?) "
+                "ON CONFLICT (name) DO UPDATE SET config_url = excluded.config_url, "
+                "url = excluded.url, etag = NULL, last_modified = NULL, failures = 0, "
+                "next_poll_at = NULL, disabled_reason = NULL "
+                "WHERE feeds.config_url != excluded.config_url",
+                (name, config_url, config_url),
+            )
+        state = self.feed_state(name)
+        assert state is not None
+        return state
+
+    def feed_state(self, name: str) -> FeedState | None:
+        rows = self._rows("SELECT * FROM feeds WHERE name = ?", (name,))
+        return _feed_state(rows[0]) if rows else None
+
+    def feed_states(self) -> list[FeedState]:
+        return [_feed_state(row) for row in self._rows("SELECT * FROM feeds ORDER BY name")]
+
+    def record_success(
+        self,
+        name: str,
+        *,
+        now: datetime,
+        etag: str | None,
+        last_modified: str | None,
+        next_poll_at: datetime | None = None,
+    ) -> None:
+        with self._write() as conn:
+            _update_success(conn, name, now, etag, last_modified, next_poll_at)
+
+    def record_failure(
+        self,
+        name: str,
+        error: str,
+        *,
+        now: datetime,
+        next_poll_at: datetime | None = None,
+        disabled_reason: str | None = None,
+    ) -> None:
+        with self._write() as conn:
+            conn.execute(
+                "UPDATE feeds SET last_error = ?, last_error_at = ?, failures = failures + 1, "
+                "next_poll_at = ?, disabled_reason = COALESCE(?, disabled_reason) "
+                "WHERE name = ?",
+                (error, iso(now), next_poll_at and iso(next_poll_at), disabled_reason, name),
+            )
+
+    def move_feed(self, name: str, url: str) -> None:
+        """Remember a permanent redirect: later polls go to the new URL."""
+        with self._write() as conn:
+            conn.execute("UPDATE feeds SET url = ? WHERE name = ?", (url, name))
+
+    def enable_feed(self, name: str) -> None:
+        with self._write() as conn:
+            conn.execute(
+                "UPDATE feeds SET disabled_reason = NULL, failures = 0, next_poll_at = NULL "
+                "WHERE name = ?",
+                (name,),
+            )
+
+    # -- items -------------------------------------------------------------------------------
+
+    def unseen(self, feed: str, items: Sequence[Item]) -> tuple[list[Item], list[Item]]:
+        """Split a poll's items into (new, changed); items seen before and unchanged drop out.
+
+        New means: no row with this (feed, guid), and no row in any feed with the same
+        canonical link (a GUID change that keeps the link, or the same story in two feeds).
+        Publication dates play no part: a back-dated item with a new id is still new.
+        """
+        if not items:
+            return [], []
+        known: dict[str, str] = {}
+        linked: set[str] = set()
+        guids = [item.id for item in items]
+        links = [item.link for item in items if item.link]
+        for chunk in _chunks(guids):
+            marks = ",".join("?" * len(chunk))
+            for row in self._db().execute(
+                f"SELECT guid, content_hash FROM items WHERE feed = ? AND guid IN ({marks})",
+                (feed, *chunk),
+            ):
+                known[row[0]] = row[1]
+        for chunk in _chunks(links):
+            marks = ",".join("?" * len(chunk))
+            for row in self._db().execute(
+                f"SELECT link FROM items WHERE link IN ({marks})",
+                chunk,
+            ):
+                linked.add(row[0])
+        new: list[Item] = []
+        changed: list[Item] = []
+        batch_links: set[str] = set()
+        batch_guids: set[str] = set()
+        for item in items:
+            if item.id in known:
+                if known[item.id] != content_hash(item):
+                    changed.append(item)
+            elif item.id in batch_guids or (item.link and item.link in linked | batch_links):
+                continue
+            else:
+                new.append(item)
+                batch_guids.add(item.id)
+                if item.link:
+                    batch_links.add(item.link)
+        return new, changed
+
+    def save_poll(
+        self,
+        feed: str,
+        records: Sequence[Record],
+        changed: Sequence[Item] = (),
+        *,
+        now: datetime,
+        etag: str | None = None,
+        last_modified: str | None = None,
+        next_poll_at: datetime | None = None,
+    ) -> SaveResult:
+        """Store a successful poll in one transaction: new items, their matches and deadlines,
+        their pending deliveries, updated items, and the feed's new state.
+
+        Nothing is delivered that is not recorded here first; a crash before COMMIT leaves no
+        trace, so the next poll sees the same items as new again.
+        """
+        new = deliveries = 0
+        with self._write() as conn:
+            for record in records:
+                key = _insert_item(conn, feed, record.item, now)
+                if key is None:
+                    continue
+                new += 1
+                conn.executemany(
+                    "INSERT INTO matches (item_id, entity, hits) VALUES (?, ?, ?)",
+                    [(key, m.entity, _hits_json(m.hits)) for m in record.matches],
+                )
+                conn.executemany(
+                    "INSERT OR IGNORE INTO deadlines (item_id, due_on, text) VALUES (?, ?, ?)",
+                    [(key, d.date.isoformat(), d.text) for d in record.deadlines],
+                )
+                for destination in dict.fromkeys(record.destinations):
+                    conn.execute(
+                        "INSERT OR IGNORE INTO outbox "
+                        "(item_id, destination, next_attempt_at, created_at) VALUES (?, ?, ?, ?)",
+                        (key, destination, iso(now), iso(now)),
+                    )
+                    deliveries += 1
+            for item in changed:
+                conn.execute(
+                    "UPDATE items SET title = ?, link = ?, summary = ?, content = ?, "
+                    "content_hash = ? WHERE feed = ? AND guid = ?",
+                    (
+                        item.title,
+                        item.link,
+                        item.summary,
+                        item.content,
+                        content_hash(item),
+                        feed,
+                        item.id,
+                    ),
+                )
+            _update_success(conn, feed, now, etag, last_modified, next_poll_at)
+        return SaveResult(new=new, updated=len(changed), deliveries=deliveries)
+
+    def item(self, key: int) -> StoredItem | None:
+        rows = self._rows(f"{_ITEM_SELECT} WHERE items.id = ? GROUP BY items.id", (key,))
+        return _stored_item(rows[0]) if rows else None
+
+    def matches_of(self, key: int) -> tuple[EntityMatch, ...]:
+        rows = self._rows(
+            "SELECT entity, hits FROM matches WHERE item_id = ? ORDER BY entity", (key,)
+        )
+        return tuple(EntityMatch(r["entity"], _hits_from_json(r["hits"])) for r in rows)
+
+    def deadlines_of(self, key: int) -> tuple[Deadline, ...]:
+        rows = self._rows(
+            "SELECT due_on, text FROM deadlines WHERE item_id = ? ORDER BY due_on, text", (key,)
+        )
+        return tuple(Deadline(date.fromisoformat(r["due_on"]), r["text"]) for r in rows)
+
+    def count_items(self) -> int:
+        return int(self._db().execute("SELECT count(*) FROM items").fetchone()[0])
+
+    # -- queries -----------------------------------------------------------------------------
+
+    def search(
+        self,
+        text: str,
+        *,
+        entity: str | None = None,
+        since: datetime | None = None,
+        limit: int = 10,
+    ) -> list[StoredItem]:
+        """Full-text search, newest first. Any text is safe; text with no words finds nothing.
+
+        FTS rows are walked in descending rowid (insertion) order and the walk stops at
+        ``limit``, so very common words stay cheap instead of ranking every hit.
+        """
+        query = fts_query(text)
+        if query is None:
+            return []
+        where = ["items_fts MATCH ?"]
+        params: list[Any] = [query]
+        if since is not None:
+            where.append("items.published_at >= ?")
+            params.append(iso(since))
+        if entity is not None:
+            where.append(
+                "items.id IN (SELECT item_id FROM matches WHERE entity = ? COLLATE NOCASE)"
+            )
+            params.append(entity)
+        params.append(limit)
+        rows = self._rows(
+            "SELECT items.id, items.feed, items.title, items.link, items.summary, "
+            "items.published_at, (SELECT group_concat(entity, char(31)) FROM matches "
+            "WHERE matches.item_id = items.id) AS entities "
+            "FROM items_fts JOIN items ON items.id = items_fts.rowid "
+            f"WHERE {' AND '.join(where)} ORDER BY items_fts.rowid DESC LIMIT ?",
+            params,
+        )
+        return sorted((_stored_item(row) for row in rows), key=lambda s: s.published, reverse=True)
+
+    def latest(self, *, entity: str | None = None, limit: int = 5) -> list[StoredItem]:
+        """The newest items that matched a watched entity (or the given one)."""
+        condition = "WHERE entity = ? COLLATE NOCASE" if entity else ""
+        params: list[Any] = [entity] if entity else []
+        rows = self._rows(
+            f"{_ITEM_SELECT} WHERE items.id IN (SELECT item_id FROM matches {condition}) "
+            "GROUP BY items.id ORDER BY items.published_at DESC, items.id DESC LIMIT ?",
+            [*params, limit],
+        )
+        return [_stored_item(row) for row in rows]
+
+    # -- outbox ------------------------------------------------------------------------------
+
+    def pending_deliveries(self, *, now: datetime, limit: int = 100) -> list[Delivery]:
+        """Deliveries due now, oldest first, each with the alert rebuilt from the store."""
+        rows = self._rows(
+            "SELECT outbox.id AS outbox_id, outbox.destination, outbox.attempts, "
+            "items.id AS item_key, items.feed, items.guid, items.title, items.link, "
+            "items.summary, items.content, items.author, items.categories, items.published_at "
+            "FROM outbox JOIN items ON items.id = outbox.item_id "
+            "WHERE outbox.status = 'pending' AND outbox.next_attempt_at <= ? "
+            "ORDER BY outbox.id LIMIT ?",
+            (iso(now), limit),
+        )
+        return [self._delivery(row) for row in rows]
+
+    def _delivery(self, row: dict[str, Any]) -> Delivery:
+        item_key = int(row["item_key"])
+        item = Item(
+            id=row["guid"],
+            title=row["title"],
+            link=row["link"],
+            summary=row["summary"],
+            content=row["content"],
+            published=_from_iso(row["published_at"]),
+            author=row["author"],
+            categories=tuple(json.loads(row["categories"])),
+        )
+        alert = Alert(
+            feed=row["feed"],
+            item=item,
+            matches=self.matches_of(item_key),
+            deadlines=self.deadlines_of(item_key),
+            item_key=item_key,
+        )
+        return Delivery(
+            id=int(row["outbox_id"]),
+            destination=row["destination"],
+            attempts=int(row["attempts"]),
+            alert=alert,
+        )
+
+    def mark_sent(self, delivery_id: int, *, now: datetime, message_ref: str | None) -> None:
+        with self._write() as conn:
+            conn.execute(
+                "UPDATE outbox SET status = 'sent', sent_at = ?, message_ref = ?, "
+                "attempts = attempts + 1, last_error = NULL WHERE id = ?",
+                (iso(now), message_ref, delivery_id),
+            )
+
+    def mark_failed(
+        self, delivery_id: int, error: str, *, retry_at: datetime | None, now: datetime
+    ) -> None:
+        """Count a failed attempt; ``retry_at=None`` dead-letters the delivery."""
+        with self._write() as conn:
+            conn.execute(
+                "UPDATE outbox SET attempts = attempts + 1, last_error = ?, "
+                "status = CASE WHEN ? IS NULL THEN 'dead' ELSE 'pending' END, "
+                "next_attempt_at = COALESCE(?, next_attempt_at) WHERE id = ?",
+                (error, retry_at and iso(retry_at), retry_at and iso(retry_at), delivery_id),
+            )
+
+    def outbox_counts(self) -> dict[str, int]:
+        rows = self._db().execute("SELECT status, count(*) FROM outbox GROUP BY status")
+        return {status: int(count) for status, count in rows}
+
+
+_ITEM_SELECT = (
+    "SELECT items.id, items.feed, items.title, items.link, items.summary, items.published_at, "
+    "group_concat(matches.entity, char(31)) AS entities "
+    "FROM items LEFT JOIN matches ON matches.item_id = items.id"
+)
+
+
+def _chunks(values: Sequence[str], size: int = 500) -> Iterator[Sequence[str]]:
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
+
+
+def _insert_item(conn: sqlite3.Connection, feed: str, item: Item, now: datetime) -> int | None:
+    cursor = conn.execute(
+        "INSERT OR IGNORE INTO items (feed, guid, link, title, summary, content, author, "
+        "categories, published_at, seen_at, content_hash) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            feed,
+            item.id,
+            item.link,
+            item.title,
+            item.summary,
+            item.content,
+            item.author,
+            json.dumps(list(item.categories)),
+            iso(item.published or now),
+            iso(now),
+            content_hash(item),
+        ),
+    )
+    return cursor.lastrowid if cursor.rowcount == 1 else None
+
+
+def _update_success(
+    conn: sqlite3.Connection,
+    name: str,
+    now: datetime,
+    etag: str | None,
+    last_modified: str | None,
+    next_poll_at: datetime | None,
+) -> None:
+    conn.execute(
+        "UPDATE feeds SET etag = ?, last_modified = ?, last_success_at = ?, "
+        "first_polled_at = COALESCE(first_polled_at, ?), failures = 0, last_error = NULL, "
+        "next_poll_at = ? WHERE name = ?",
+        (etag, last_modified, iso(now), iso(now), next_poll_at and iso(next_poll_at), name),
+    )
+
+
+def _feed_state(row: dict[str, Any]) -> FeedState:
+    return FeedState(
+        name=row["name"],
+        url=row["url"],
+        etag=row["etag"],
+        last_modified=row["last_modified"],
+        first_polled_at=_from_iso(row["first_polled_at"]),
+        last_success_at=_from_iso(row["last_success_at"]),
+        last_error=row["last_error"],
+        last_error_at=_from_iso(row["last_error_at"]),
+        failures=int(row["failures"]),
+        next_poll_at=_from_iso(row["next_poll_at"]),
+        disabled_reason=row["disabled_reason"],
+    )
+
+
+def _stored_item(row: dict[str, Any]) -> StoredItem:
+    entities = tuple(sorted(set(row["entities"].split("\x1f")))) if row["entities"] else ()
+    published = _from_iso(row["published_at"])
+    assert published is not None
+    return StoredItem(
+        key=int(row["id"]),
+        feed=row["feed"],
+        title=row["title"],
+        link=row["link"],
+        summary=row["summary"],
+        published=published,
+        entities=entities,
+    )
+
+
+def _hits_json(hits: Sequence[Hit]) -> str:
+    return json.dumps([[h.field, h.start, h.end, h.term] for h in hits])
+
+
+def _hits_from_json(text: str) -> tuple[Hit, ...]:
+    return tuple(Hit(f, int(s), int(e), t) for f, s, e, t in json.loads(text))

@@ -1,0 +1,181 @@
+"""The `redline` command end to end: exit codes, one-line errors, check --json, search."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bot.cli import main
+from tests.factories import NOW, rss
+from tests.loopback import LoopbackServer
+
+WATCHLIST = """\
+feeds: []
+entities:
+  - name: Anthropic
+    aliases: [Claude]
+  - name: Department of Defense
+    aliases: [Pentagon, Department of War]
+    exclude: [Pentagon City]
+"""
+
+FEED = rss(
+    {
+        "title": "Pentagon gives Anthropic a deadline",
+        "link": "https://news.example/a?utm_source=x#top",
+        "guid": "a",
+        "description": "Officials said Claude is at stake.",
+        "published": NOW,
+    },
+    {"title": "Shopping at Pentagon City", "link": "https://news.example/b", "guid": "b"},
+)
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> Path:
+    path = tmp_path / "feeds.yaml"
+    path.write_text(WATCHLIST)
+    return path
+
+
+def test_check_json_shape(tmp_path: Path, config: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    feed = tmp_path / "feed.xml"
+    feed.write_bytes(FEED)
+    assert main(["check", str(feed), "--config", str(config), "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert [sorted(entry) for entry in data] == [
+        ["alert", "deadlines", "entities", "link", "published", "title"]
+    ] * 2
+    first, second = data
+    assert first["title"] == "Pentagon gives Anthropic a deadline"
+    assert first["link"] == "https://news.example/a"
+    assert first["published"] == "2026-02-24T15:00:00Z"
+    assert first["entities"] == ["Anthropic", "Department of Defense"]
+    assert first["alert"] is True
+    assert isinstance(first["deadlines"], list)
+    assert second["entities"] == [] and second["alert"] is False
+    assert second["published"] is None
+
+
+def test_check_over_http(
+    loopback: LoopbackServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "feeds.yaml"
+    config.write_text("defaults:\n  allow_private_networks: true\n" + WATCHLIST)
+    url = loopback.add_feed("/f.xml", FEED)
+    assert main(["check", url, "--config", str(config)]) == 0
+    out = capsys.readouterr().out
+    assert "● Pentagon gives Anthropic a deadline" in out
+    assert "2 items, 1 would alert" in out
+
+
+def test_check_refuses_private_address_by_default(
+    loopback: LoopbackServer, config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = loopback.add_feed("/f.xml", FEED)
+    assert main(["check", url, "--config", str(config)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("redline: error: ") and "loopback" in err and len(err.splitlines()) == 1
+    assert loopback.requests == []
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["check", "/nonexistent/feed.xml"], "No such file"),
+        (["check", "NOT_A_FEED"], "not an RSS or Atom feed"),
+        (["search", "x", "--since", "soon"], "--since"),
+        (["search", "x", "--limit", "0"], "--limit"),
+        (["poll"], "--once"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(
+    tmp_path: Path,
+    config: Path,
+    args: list[str],
+    message: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    (tmp_path / "NOT_A_FEED").write_text("<html><body>hello</body></html>")
+    args = [a if a != "NOT_A_FEED" else str(tmp_path / "NOT_A_FEED") for a in args]
+    code = main([*args, "--config", str(config), "--db", str(tmp_path / "r.db")])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert message in err
+    assert len(err.strip().splitlines()) == 1
+    assert "Traceback" not in err
+
+
+def test_bad_config_lists_every_problem_with_lines(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = tmp_path / "feeds.yaml"
+    bad.write_text(
+        "feeds:\n  - name: A\n    url: ftp://x.example/feed\n  - name: B\n"
+        "    url: https://b.example/\n    interval: 2s\n"
+    )
+    assert main(["config", "check", str(bad)]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert any(f"{bad}:3: feeds[0].url" in line for line in err), err
+    assert any(f"{bad}:6: feeds[1].interval" in line for line in err), err
+
+
+def test_config_check_summarises_bundled_file(capsys: pytest.CaptureFixture[str]) -> None:
+    bundled = Path(__file__).resolve().parents[1] / "feeds.yaml"
+    assert main(["config", "check", str(bundled)]) == 0
+    assert ": OK: " in capsys.readouterr().out
+
+
+def test_poll_once_then_search(
+    loopback: LoopbackServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = loopback.add_feed("/f.xml", FEED)
+    config = tmp_path / "feeds.yaml"
+    config.write_text(
+        f"defaults:\n  allow_private_networks: true\nfeeds:\n  - name: News\n    url: {url}\n"
+        + WATCHLIST.replace("feeds: []\n", "")
+    )
+    db = tmp_path / "r.db"
+    assert main(["poll", "--once", "--config", str(config), "--db", str(db)]) == 0
+    capsys.readouterr()
+    assert main(["search", "deadline", "--db", str(db), "--config", str(config)]) == 0
+    out = capsys.readouterr().out
+    assert (
+        "Pentagon gives Anthropic a deadline" in out and "[Anthropic, Department of Defense]" in out
+    )
+    assert main(["search", 'NEAR("(', "--db", str(db)]) == 0
+    assert "no matching items" in capsys.readouterr().out
+
+
+def test_poll_once_exits_1_when_every_feed_fails(
+    loopback: LoopbackServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "feeds.yaml"
+    config.write_text(
+        "defaults:\n  allow_private_networks: true\nfeeds:\n"
+        f"  - name: Missing\n    url: {loopback.url}/missing.xml\n"
+    )
+    assert main(["poll", "--once", "--config", str(config), "--db", str(tmp_path / "r.db")]) == 1
+    assert "Missing: HTTP 404" in capsys.readouterr().err
+
+
+def test_python_dash_m_bot_and_version() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "bot", "--version"], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0
+    assert result.stdout.startswith("redline ")
+
+
+@pytest.mark.parametrize("command", ["run", "poll", "check", "search", "config"])
+def test_every_command_has_help_with_an_example(
+    command: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main([command, "--help"])
+    assert exit_info.value.code == 0
+    assert "example" in capsys.readouterr().out

@@ -1,0 +1,221 @@
+"""The SQLite store on a real file: schema, dedupe, outbox, search with hostile text."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import date, timedelta
+from pathlib import Path
+
+import pytest
+
+from bot.migrations import MIGRATIONS
+from bot.models import Deadline, EntityMatch, Hit, Record
+from bot.store import Store, fts_query
+from tests.factories import NOW, make_item
+
+
+@pytest.fixture
+def store(db_path: Path) -> Store:
+    s = Store(db_path)
+    s.sync_feed("A", "https://a.example/feed")
+    s.sync_feed("B", "https://b.example/feed")
+    return s
+
+
+def test_schema_is_versioned_and_wal(db_path: Path) -> None:
+    Store(db_path).close()
+    conn = sqlite3.connect(db_path)
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_newer_schema_is_refused(db_path: Path) -> None:
+    Store(db_path).close()
+    conn = sqlite3.connect(db_path)
+    conn.execute(f"PRAGMA user_version = {len(MIGRATIONS) + 1}")
+    conn.close()
+    with pytest.raises(RuntimeError, match="newer than this Redline"):
+        Store(db_path)
+
+
+def test_unseen_skips_known_guid_and_known_link_across_feeds(store: Store) -> None:
+    first = make_item(id="g1", link="https://news.example/story")
+    store.save_poll("A", [Record(first)], now=NOW)
+    same_guid = make_item(id="g1", link="https://news.example/story")
+    new_guid_same_link = make_item(id="g2", link="https://news.example/story")
+    other_feed_same_link = make_item(id="other", link="https://news.example/story")
+    fresh = make_item(id="g3", link="https://news.example/other")
+    new, changed = store.unseen("A", [same_guid, new_guid_same_link, fresh])
+    assert [i.id for i in new] == ["g3"]
+    assert changed == []
+    new_b, _ = store.unseen("B", [other_feed_same_link])
+    assert new_b == []
+
+
+def test_back_dated_item_with_new_id_is_new(store: Store) -> None:
+    store.save_poll("A", [Record(make_item(id="recent", link=None))], now=NOW)
+    old = make_item(id="old", link=None, published=NOW - timedelta(days=30))
+    new, _ = store.unseen("A", [old])
+    assert [i.id for i in new] == ["old"]
+
+
+def test_duplicates_within_one_poll_are_stored_once(store: Store) -> None:
+    a = make_item(id="x1", link="https://n.example/s")
+    b = make_item(id="x2", link="https://n.example/s")
+    new, _ = store.unseen("A", [a, b, a])
+    assert [i.id for i in new] == ["x1"]
+
+
+def test_changed_item_is_updated_without_realert(store: Store) -> None:
+    item = make_item(id="g1", title="Old title")
+    store.save_poll("A", [Record(item, destinations=("terminal",))], now=NOW)
+    edited = make_item(id="g1", title="New title about Pentagon")
+    new, changed = store.unseen("A", [edited])
+    assert new == [] and [i.title for i in changed] == ["New title about Pentagon"]
+    result = store.save_poll("A", [], changed, now=NOW)
+    assert result.updated == 1 and result.deliveries == 0
+    assert [s.title for s in store.search("New title")] == ["New title about Pentagon"]
+    assert store.search("Old") == []
+
+
+def test_unchanged_reseen_item_costs_no_write(store: Store) -> None:
+    item = make_item(id="g1")
+    store.save_poll("A", [Record(item)], now=NOW)
+    assert store.unseen("A", [make_item(id="g1")]) == ([], [])
+
+
+def test_save_poll_writes_item_matches_deadlines_and_outbox_together(store: Store) -> None:
+    match = EntityMatch("Department of Defense", (Hit("title", 0, 8, "Pentagon"),))
+    deadline = Deadline(date(2026, 2, 27), "The company has until Friday.")
+    record = Record(make_item(), (match,), (deadline,), ("terminal", "terminal"))
+    result = store.save_poll("A", [record], now=NOW, etag='"e1"', last_modified="lm")
+    assert (result.new, result.deliveries) == (1, 1)
+    [delivery] = store.pending_deliveries(now=NOW)
+    assert delivery.destination == "terminal"
+    assert delivery.alert.matches == (match,)
+    assert delivery.alert.deadlines == (deadline,)
+    assert delivery.alert.item.title == record.item.title
+    state = store.feed_state("A")
+    assert state is not None and state.etag == '"e1"' and state.first_polled_at == NOW
+
+
+def test_failed_save_leaves_no_trace(store: Store) -> None:
+    bad = Record(make_item(id="g1"), (EntityMatch("X", ()), EntityMatch("X", ())))
+    with pytest.raises(sqlite3.IntegrityError):
+        store.save_poll("A", [bad], now=NOW)
+    assert store.count_items() == 0
+    assert store.pending_deliveries(now=NOW) == []
+
+
+def test_outbox_sent_failed_and_dead(store: Store) -> None:
+    store.save_poll("A", [Record(make_item(), destinations=("terminal",))], now=NOW)
+    [delivery] = store.pending_deliveries(now=NOW)
+    store.mark_failed(delivery.id, "timeout", retry_at=NOW + timedelta(minutes=1), now=NOW)
+    assert store.pending_deliveries(now=NOW) == []
+    [again] = store.pending_deliveries(now=NOW + timedelta(minutes=2))
+    assert again.attempts == 1
+    store.mark_failed(again.id, "gone", retry_at=None, now=NOW)
+    assert store.outbox_counts() == {"dead": 1}
+
+
+def test_feed_url_change_resets_state(store: Store) -> None:
+    store.record_success("A", now=NOW, etag='"x"', last_modified=None)
+    store.record_failure("A", "boom", now=NOW, disabled_reason="gone")
+    state = store.sync_feed("A", "https://a.example/new-feed")
+    assert state.url == "https://a.example/new-feed"
+    assert state.etag is None and state.disabled_reason is None and state.failures == 0
+
+
+def test_moved_feed_keeps_polled_url(store: Store) -> None:
+    store.move_feed("A", "https://a.example/moved")
+    state = store.sync_feed("A", "https://a.example/feed")
+    assert state.url == "https://a.example/moved"
+
+
+def _seed_search(store: Store) -> None:
+    records = [
+        Record(
+            make_item(id="1", link=None, title="Defense Production Act invoked", published=NOW),
+            (EntityMatch("Defense Production Act", ()),),
+        ),
+        Record(
+            make_item(id="2", link=None, title="Anthropic supply chain risk", published=NOW),
+            (EntityMatch("Anthropic", ()),),
+        ),
+        Record(
+            make_item(
+                id="3", link=None, title="Old Anthropic news", published=NOW - timedelta(days=40)
+            ),
+            (EntityMatch("Anthropic", ()),),
+        ),
+    ]
+    store.save_poll("A", records, now=NOW)
+
+
+def test_search_filters_by_entity_and_since(store: Store) -> None:
+    _seed_search(store)
+    assert [s.title for s in store.search("Anthropic")] == [
+        "Anthropic supply chain risk",
+        "Old Anthropic news",
+    ]
+    assert [s.title for s in store.search("anthropic", since=NOW - timedelta(days=7))] == [
+        "Anthropic supply chain risk"
+    ]
+    assert [s.title for s in store.search("invoked", entity="defense production act")] == [
+        "Defense Production Act invoked"
+    ]
+    assert [s.title for s in store.search('"supply chain"')] == ["Anthropic supply chain risk"]
+    assert [s.title for s in store.search("Anthr*")][0] == "Anthropic supply chain risk"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '"',
+        '"unbalanced',
+        "NEAR(",
+        "NEAR(a b",
+        "a OR",
+        "AND",
+        "(",
+        ")",
+        "*",
+        "a*b*",
+        "-",
+        "title:foo",
+        "^x",
+        "' OR 1=1 --",
+        "\x00",
+        "",
+        "   ",
+        "𝔘𝔫𝔦𝔠𝔬𝔡𝔢",
+        "a" * 5000,
+    ],
+)
+def test_search_never_raises_on_hostile_text(store: Store, text: str) -> None:
+    _seed_search(store)
+    assert isinstance(store.search(text), list)
+
+
+def test_fts_query_quotes_everything() -> None:
+    assert fts_query('NEAR(x "a b" y* zz*') == '"a b" "NEAR" "x" "y" "zz"*'
+    assert fts_query("---") is None
+
+
+def test_latest_is_matched_items_newest_first(store: Store) -> None:
+    _seed_search(store)
+    store.save_poll("A", [Record(make_item(id="9", link=None, title="unmatched"))], now=NOW)
+    assert [s.title for s in store.latest(limit=5)][-1] == "Old Anthropic news"
+    assert all(s.entities for s in store.latest(limit=5))
+    assert [s.title for s in store.latest(entity="ANTHROPIC", limit=1)] == [
+        "Anthropic supply chain risk"
+    ]
+
+
+def test_store_survives_reopen(db_path: Path) -> None:
+    s = Store(db_path)
+    s.sync_feed("A", "https://a.example/feed")
+    s.save_poll("A", [Record(make_item(id="g1"))], now=NOW)
+    s.close()
+    again = Store(db_path)
+    assert again.unseen("A", [make_item(id="g1")]) == ([], [])
