@@ -51,6 +51,7 @@ class FetchResult:
     moved_to: str | None = None  # set when a permanent redirect (301/308) changed the feed's URL
     retry_after: float | None = None  # seconds the server asked us to wait, if any
     elapsed: float = 0.0
+    content_type: str | None = None  # the Content-Type header: feedparser reads its charset
 
     @property
     def not_modified(self) -> bool:

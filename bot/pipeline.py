@@ -125,7 +125,7 @@ class Poller:
             )
             return PollOutcome(feed.name, "not_modified")
         try:
-            parsed = parse_feed(result.body)
+            parsed = parse_feed(result.body, content_type=result.content_type)
         except ParseError as error:
             return self._fail(feed, error, now)
         if parsed.error:
