@@ -157,6 +157,27 @@ def cmd_search(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_digest(args: argparse.Namespace) -> int:
+    from bot.digest import build_digest
+    from bot.notifiers.terminal import format_notice
+    from bot.store import Store
+
+    settings = load_config(_config_path(args))
+    try:
+        since = timedelta(seconds=parse_interval(args.since))
+    except ValueError as error:
+        raise _UsageError(f"--since: {error}") from None
+    store = Store(_db_path(args))
+    try:
+        notice = build_digest(
+            store, now=datetime.now(UTC), since=since, days_ahead=settings.digest.days_ahead
+        )
+    finally:
+        store.close()
+    print(format_notice(notice) if notice else "nothing matched in that time, no deadlines ahead")
+    return 0
+
+
 def cmd_config_check(args: argparse.Namespace) -> int:
     path = Path(args.file) if args.file else _config_path(args)
     settings = load_config(path)
@@ -227,6 +248,13 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument("--since", metavar="AGE", help="only items published within AGE (7d, 12h)")
     search.add_argument("--limit", metavar="N", type=int, default=10, help="at most N (10)")
     search.set_defaults(handler=cmd_search)
+    digest = add(
+        "digest",
+        "print the digest: matched items by entity, then upcoming deadlines",
+        "redline digest --since 48h",
+    )
+    digest.add_argument("--since", metavar="AGE", default="24h", help="items from the last AGE")
+    digest.set_defaults(handler=cmd_digest)
     config = add("config", "configuration commands", "redline config check feeds.yaml")
     config_commands = config.add_subparsers(dest="config_command", metavar="SUBCOMMAND")
     config_check = config_commands.add_parser(

@@ -27,7 +27,7 @@ def retry_delay(attempts: int, retry_after: float | None = None) -> float:
     if retry_after is not None:
         return max(retry_after, 1.0)
     delay = min(BASE_DELAY * 2 ** max(attempts - 1, 0), MAX_DELAY)
-    return delay * random.uniform(0.8, 1.2)  # noqa: S311 - jitter, not cryptography
+    return float(delay * random.uniform(0.8, 1.2))  # noqa: S311 - jitter, not cryptography
 
 
 class Deliverer:

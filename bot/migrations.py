@@ -85,7 +85,44 @@ CREATE TABLE outbox (
 CREATE INDEX outbox_pending ON outbox (status, next_attempt_at);
 """
 
-MIGRATIONS: tuple[str, ...] = (INITIAL,)
+AUDIT = """
+CREATE TABLE audit (
+    id INTEGER PRIMARY KEY,
+    at TEXT NOT NULL,
+    platform TEXT NOT NULL,          -- slack | discord | cli
+    user_id TEXT NOT NULL,           -- the platform's verified user id, never a display name
+    command TEXT NOT NULL,
+    args TEXT NOT NULL,              -- JSON
+    allowed INTEGER NOT NULL,
+    outcome TEXT NOT NULL,
+    before TEXT,                     -- JSON of the feed or entity before the edit
+    after TEXT,
+    request_id TEXT UNIQUE           -- refuses a replayed request
+);
+"""
+
+REMINDERS = """
+CREATE TABLE reminders (
+    deadline_key TEXT NOT NULL,      -- due date and entity set: one deadline, many sources
+    offset_s INTEGER NOT NULL,       -- seconds before the deadline's moment
+    destination TEXT NOT NULL,
+    status TEXT NOT NULL DEFAULT 'pending',   -- pending | sent | dead
+    attempts INTEGER NOT NULL DEFAULT 0,
+    thread TEXT,                     -- the alert's message id in that destination
+    created_at TEXT NOT NULL,
+    sent_at TEXT,
+    last_error TEXT,
+    PRIMARY KEY (deadline_key, offset_s, destination)
+);
+CREATE TABLE digests (
+    destination TEXT NOT NULL,
+    sent_on TEXT NOT NULL,           -- local date of the digest
+    sent_at TEXT NOT NULL,
+    PRIMARY KEY (destination, sent_on)
+);
+"""
+
+MIGRATIONS: tuple[str, ...] = (INITIAL, AUDIT, REMINDERS)
 
 
 def migrate(conn: sqlite3.Connection) -> int:

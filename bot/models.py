@@ -8,7 +8,7 @@ All datetimes are aware and in UTC.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, time
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +37,49 @@ class Entity:
     def terms(self) -> tuple[str, ...]:
         """The canonical name followed by its aliases: every phrase that counts as a mention."""
         return (self.name, *self.aliases)
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """Where alerts go: a Slack channel and/or a Discord webhook, with optional filters."""
+
+    name: str
+    slack: str | None = None  # channel ID
+    discord: str | None = None  # webhook URL, always from an environment variable
+    entities: tuple[str, ...] = ()  # only items matching one of these canonical names
+    feeds: tuple[str, ...] = ()  # only items from these feeds
+    deadlines_only: bool = False  # only items that state a deadline
+
+
+@dataclass(frozen=True, slots=True)
+class Admins:
+    """Who may edit feeds and the watchlist from chat, and where admin notices go."""
+
+    slack: tuple[str, ...] = ()  # user IDs
+    discord: tuple[str, ...] = ()  # user or role IDs
+    notify_slack: str | None = None  # channel ID for notices (dead letters, failing feeds)
+    notify_discord: str | None = None  # webhook URL for notices
+
+
+@dataclass(frozen=True, slots=True)
+class Reminders:
+    """When deadline reminders go out: ``before`` each deadline's moment, which is ``at``
+    (local time in ``timezone``) on the deadline's date. ``0`` means the morning of the day."""
+
+    before: tuple[float, ...] = (86400.0, 0.0)  # seconds
+    at: time = time(8, 0)
+    timezone: str = "UTC"
+
+
+@dataclass(frozen=True, slots=True)
+class Digest:
+    """The daily digest: at ``at`` local time in ``timezone``, the last day's matched items
+    grouped by entity and the deadlines of the next ``days_ahead`` days."""
+
+    enabled: bool = True
+    at: time = time(8, 0)
+    timezone: str = "UTC"
+    days_ahead: int = 7
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,6 +187,26 @@ class Delivery:
 
 
 @dataclass(frozen=True, slots=True)
+class Entry:
+    """One line of a reply or notice: text (untrusted: renderers escape it), an optional link,
+    and an optional detail line shown under it."""
+
+    text: str
+    url: str | None = None
+    detail: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Notice:
+    """A message that is not an item alert: a deadline reminder, a digest, an admin notice."""
+
+    kind: str  # "reminder", "digest" or "notice"
+    title: str
+    entries: tuple[Entry, ...] = ()
+    thread: str | None = None  # the platform message id to reply under, where threads exist
+
+
+@dataclass(frozen=True, slots=True)
 class StoredItem:
     """An item as queries return it."""
 
@@ -154,6 +217,7 @@ class StoredItem:
     summary: str
     published: datetime
     entities: tuple[str, ...] = ()
+    seen: datetime | None = None  # when Redline first stored it
 
 
 @dataclass(frozen=True, slots=True)

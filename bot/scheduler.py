@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -68,6 +69,12 @@ class FeedScheduler:
                 replace_existing=True,
             )
         self._scheduler.start()
+
+    def every(self, seconds: float, job: Callable[[], object], job_id: str) -> None:
+        """Run ``job`` every ``seconds`` (reminders, digests), never two at once."""
+        self._scheduler.add_job(
+            job, IntervalTrigger(seconds=seconds), id=job_id, replace_existing=True
+        )
 
     def shutdown(self, *, wait: bool = True) -> None:
         if self._scheduler.running:

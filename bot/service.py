@@ -14,10 +14,12 @@ from types import FrameType, TracebackType
 
 from bot.config import Settings
 from bot.delivery import Deliverer
+from bot.digest import Digester
 from bot.fetcher import Fetcher
 from bot.notifiers import Notifiers
 from bot.notifiers.terminal import TerminalNotifier
 from bot.pipeline import Poller, PollOutcome
+from bot.reminders import Reminder
 from bot.scheduler import FeedScheduler
 from bot.store import Store
 
@@ -34,6 +36,8 @@ class Service:
         self.deliverer = Deliverer(self.store, self.notifiers)
         self.poller = Poller(settings, self.store, self.fetcher, on_alert=self.deliverer.wake.set)
         self.scheduler = FeedScheduler(self.poller, config_path=config_path)
+        self.reminder = Reminder(self.store, self.notifiers)
+        self.digester = Digester(self.store, self.notifiers)
         self.stop = threading.Event()
 
     def __enter__(self) -> Service:
@@ -65,6 +69,7 @@ class Service:
             target=self.deliverer.run_forever, args=(self.stop,), name="delivery", daemon=True
         )
         worker.start()
+        self.scheduler.every(60, self._remind_and_digest, "reminders-and-digest")
         self.scheduler.start()
         settings = self.poller.settings
         log.info(
@@ -79,6 +84,11 @@ class Service:
         self.deliverer.wake.set()
         self.scheduler.shutdown(wait=True)
         worker.join(timeout=10)
+
+    def _remind_and_digest(self) -> None:
+        settings = self.poller.settings
+        self.reminder.run(settings.reminders)
+        self.digester.run(settings)
 
     def _install_signal_handlers(self) -> None:
         if threading.current_thread() is not threading.main_thread():

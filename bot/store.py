@@ -40,6 +40,20 @@ _FTS_PHRASE = re.compile(r'"([^"]*)"')
 
 
 @dataclass(frozen=True, slots=True)
+class DeadlineGroup:
+    """One deadline: a date and an entity set, with every item that stated it."""
+
+    date: date
+    text: str  # the evidence sentence of the first source
+    entities: tuple[str, ...]
+    sources: tuple[StoredItem, ...]
+
+    @property
+    def key(self) -> str:
+        return self.date.isoformat() + "|" + "|".join(self.entities)
+
+
+@dataclass(frozen=True, slots=True)
 class SaveResult:
     """What one poll's write changed."""
 
@@ -307,6 +321,11 @@ class Store:
         rows = self._rows(f"{_ITEM_SELECT} WHERE items.id = ? GROUP BY items.id", (key,))
         return _stored_item(rows[0]) if rows else None
 
+    def full_item(self, key: int) -> Item | None:
+        """The item as it was parsed (all text fields), or None."""
+        rows = self._rows("SELECT * FROM items WHERE id = ?", (key,))
+        return _item(rows[0]) if rows else None
+
     def matches_of(self, key: int) -> tuple[EntityMatch, ...]:
         rows = self._rows(
             "SELECT entity, hits FROM matches WHERE item_id = ? ORDER BY entity", (key,)
@@ -332,11 +351,7 @@ class Store:
         since: datetime | None = None,
         limit: int = 10,
     ) -> list[StoredItem]:
-        """Full-text search, newest first. Any text is safe; text with no words finds nothing.
-
-        FTS rows are walked in descending rowid (insertion) order and the walk stops at
-        ``limit``, so very common words stay cheap instead of ranking every hit.
-        """
+        """Full-text search, newest published first. Any text is safe; no words find nothing."""
         query = fts_query(text)
         if query is None:
             return []
@@ -353,13 +368,13 @@ class Store:
         params.append(limit)
         rows = self._rows(
             "SELECT items.id, items.feed, items.title, items.link, items.summary, "
-            "items.published_at, (SELECT group_concat(entity, char(31)) FROM matches "
-            "WHERE matches.item_id = items.id) AS entities "
+            "items.published_at, items.seen_at, (SELECT group_concat(entity, char(31)) "
+            "FROM matches WHERE matches.item_id = items.id) AS entities "
             "FROM items_fts JOIN items ON items.id = items_fts.rowid "
-            f"WHERE {' AND '.join(where)} ORDER BY items_fts.rowid DESC LIMIT ?",
+            f"WHERE {' AND '.join(where)} ORDER BY items.published_at DESC, items.id DESC LIMIT ?",
             params,
         )
-        return sorted((_stored_item(row) for row in rows), key=lambda s: s.published, reverse=True)
+        return [_stored_item(row) for row in rows]
 
     def latest(self, *, entity: str | None = None, limit: int = 5) -> list[StoredItem]:
         """The newest items that matched a watched entity (or the given one)."""
@@ -371,6 +386,168 @@ class Store:
             [*params, limit],
         )
         return [_stored_item(row) for row in rows]
+
+    def upcoming_deadlines(self, start: date, end: date) -> list[DeadlineGroup]:
+        """Deadlines due from ``start`` to ``end`` (inclusive), one per (date, entity set).
+
+        A deadline stated by several items is one deadline with several sources.
+        """
+        rows = self._rows(
+            "SELECT deadlines.due_on, deadlines.text, items.id, items.feed, items.title, "
+            "items.summary, items.link, items.published_at, items.seen_at, "
+            "(SELECT group_concat(entity, char(31)) FROM "
+            "(SELECT entity FROM matches WHERE item_id = items.id ORDER BY entity)) AS entities "
+            "FROM deadlines JOIN items ON items.id = deadlines.item_id "
+            "WHERE deadlines.due_on BETWEEN ? AND ? ORDER BY deadlines.due_on, items.id",
+            (start.isoformat(), end.isoformat()),
+        )
+        groups: dict[tuple[str, str], DeadlineGroup] = {}
+        for row in rows:
+            key = (row["due_on"], row["entities"] or "")
+            source = _stored_item(row)
+            group = groups.get(key)
+            if group is None:
+                groups[key] = DeadlineGroup(
+                    date.fromisoformat(row["due_on"]), row["text"], source.entities, (source,)
+                )
+            elif source.key not in {s.key for s in group.sources}:
+                groups[key] = DeadlineGroup(
+                    group.date, group.text, group.entities, (*group.sources, source)
+                )
+        return list(groups.values())
+
+    # -- reminders and digests ---------------------------------------------------------------
+
+    def alert_threads(self, keys: Sequence[int]) -> dict[str, str | None]:
+        """Destination → the first delivered alert's message id, over the given items."""
+        found: dict[str, str | None] = {}
+        for chunk in _chunks([str(k) for k in keys]):
+            marks = ",".join("?" * len(chunk))
+            for destination, ref in self._db().execute(
+                f"SELECT destination, message_ref FROM outbox WHERE status = 'sent' "
+                f"AND item_id IN ({marks}) ORDER BY sent_at, id",
+                chunk,
+            ):
+                found.setdefault(destination, ref)
+        return found
+
+    def deadline_group(self, key: str) -> DeadlineGroup | None:
+        """The deadline a reminder row names (see DeadlineGroup.key), if still stored."""
+        day = date.fromisoformat(key.split("|", 1)[0])
+        return next((g for g in self.upcoming_deadlines(day, day) if g.key == key), None)
+
+    def claim_reminder(
+        self, key: str, offset: float, destination: str, thread: str | None, *, now: datetime
+    ) -> None:
+        """Record a due reminder as pending, once per (deadline, offset, destination) ever."""
+        with self._write() as conn:
+            conn.execute(
+                "INSERT OR IGNORE INTO reminders (deadline_key, offset_s, destination, thread, "
+                "created_at) VALUES (?, ?, ?, ?, ?)",
+                (key, int(offset), destination, thread, iso(now)),
+            )
+
+    def pending_reminders(self) -> list[dict[str, Any]]:
+        return self._rows(
+            "SELECT rowid, * FROM reminders WHERE status = 'pending' ORDER BY created_at, rowid"
+        )
+
+    def finish_reminder(self, rowid: int, *, now: datetime, error: str | None, dead: bool) -> None:
+        """Mark a reminder sent (``error=None``), or count a failed attempt."""
+        with self._write() as conn:
+            if error is None:
+                conn.execute(
+                    "UPDATE reminders SET status = 'sent', sent_at = ?, attempts = attempts + 1 "
+                    "WHERE rowid = ?",
+                    (iso(now), rowid),
+                )
+            else:
+                conn.execute(
+                    "UPDATE reminders SET attempts = attempts + 1, last_error = ?, "
+                    "status = CASE WHEN ? THEN 'dead' ELSE 'pending' END WHERE rowid = ?",
+                    (error, dead, rowid),
+                )
+
+    def matched_since(self, since: datetime) -> list[StoredItem]:
+        """Matched items first seen since ``since``, newest first."""
+        rows = self._rows(
+            f"{_ITEM_SELECT} WHERE items.seen_at >= ? AND items.id IN "
+            "(SELECT item_id FROM matches) GROUP BY items.id ORDER BY items.published_at DESC",
+            (iso(since),),
+        )
+        return [_stored_item(row) for row in rows]
+
+    def digest_sent(self, destination: str, day: date) -> bool:
+        rows = self._db().execute(
+            "SELECT 1 FROM digests WHERE destination = ? AND sent_on = ?",
+            (destination, day.isoformat()),
+        )
+        return rows.fetchone() is not None
+
+    def claim_digest(self, destination: str, day: date, *, now: datetime) -> bool:
+        """True the first time a digest for ``day`` is claimed for ``destination``."""
+        with self._write() as conn:
+            cursor = conn.execute(
+                "INSERT OR IGNORE INTO digests (destination, sent_on, sent_at) VALUES (?, ?, ?)",
+                (destination, day.isoformat(), iso(now)),
+            )
+            return cursor.rowcount == 1
+
+    # -- audit -------------------------------------------------------------------------------
+
+    def record_audit(
+        self,
+        *,
+        at: datetime,
+        platform: str,
+        user_id: str,
+        command: str,
+        args: str,
+        allowed: bool,
+        outcome: str,
+        before: str | None,
+        after: str | None,
+        request_id: str | None,
+    ) -> None:
+        with self._write() as conn:
+            conn.execute(
+                "INSERT OR IGNORE INTO audit (at, platform, user_id, command, args, allowed, "
+                "outcome, before, after, request_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    iso(at),
+                    platform,
+                    user_id,
+                    command,
+                    args,
+                    allowed,
+                    outcome,
+                    before,
+                    after,
+                    request_id,
+                ),
+            )
+
+    def audit_has(self, request_id: str) -> bool:
+        rows = self._db().execute("SELECT 1 FROM audit WHERE request_id = ?", (request_id,))
+        return rows.fetchone() is not None
+
+    def audit_log(self, limit: int = 50) -> list[dict[str, Any]]:
+        return self._rows("SELECT * FROM audit ORDER BY id DESC LIMIT ?", (limit,))
+
+    def audit_summary(self) -> str:
+        """``3 applied, 1 refused; last: feeds add by U123 at …`` or empty when none."""
+        rows = self._rows(
+            "SELECT count(*) AS n, sum(allowed = 0) AS refused, "
+            "sum(outcome = 'applied') AS applied FROM audit"
+        )
+        if not rows or not rows[0]["n"]:
+            return ""
+        last = self._rows("SELECT * FROM audit ORDER BY id DESC LIMIT 1")[0]
+        return (
+            f"{rows[0]['applied'] or 0} applied, {rows[0]['refused'] or 0} refused; last: "
+            f"{last['command']} by {last['platform']}:{last['user_id']} at {last['at']} "
+            f"({last['outcome']})"
+        )
 
     # -- outbox ------------------------------------------------------------------------------
 
@@ -389,16 +566,7 @@ class Store:
 
     def _delivery(self, row: dict[str, Any]) -> Delivery:
         item_key = int(row["item_key"])
-        item = Item(
-            id=row["guid"],
-            title=row["title"],
-            link=row["link"],
-            summary=row["summary"],
-            content=row["content"],
-            published=_from_iso(row["published_at"]),
-            author=row["author"],
-            categories=tuple(json.loads(row["categories"])),
-        )
+        item = _item(row)
         alert = Alert(
             feed=row["feed"],
             item=item,
@@ -440,6 +608,7 @@ class Store:
 
 _ITEM_SELECT = (
     "SELECT items.id, items.feed, items.title, items.link, items.summary, items.published_at, "
+    "items.seen_at, "
     "group_concat(matches.entity, char(31)) AS entities "
     "FROM items LEFT JOIN matches ON matches.item_id = items.id"
 )
@@ -504,6 +673,19 @@ def _feed_state(row: dict[str, Any]) -> FeedState:
     )
 
 
+def _item(row: dict[str, Any]) -> Item:
+    return Item(
+        id=row["guid"],
+        title=row["title"],
+        link=row["link"],
+        summary=row["summary"],
+        content=row["content"],
+        published=_from_iso(row["published_at"]),
+        author=row["author"],
+        categories=tuple(json.loads(row["categories"])),
+    )
+
+
 def _stored_item(row: dict[str, Any]) -> StoredItem:
     entities = tuple(sorted(set(row["entities"].split("\x1f")))) if row["entities"] else ()
     published = _from_iso(row["published_at"])
@@ -516,6 +698,7 @@ def _stored_item(row: dict[str, Any]) -> StoredItem:
         summary=row["summary"],
         published=published,
         entities=entities,
+        seen=_from_iso(row.get("seen_at")),
     )
 
 

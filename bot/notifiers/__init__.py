@@ -9,18 +9,23 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Protocol
 
-from bot.models import Alert
+from bot.models import Alert, Notice
 
 
 class Notifier(Protocol):
-    """Sends one alert to one destination; returns the platform's message id, if any.
-
-    Raises ``NotifyError`` (with ``retry_after`` when the platform said so) on failure.
-    """
+    """Sends to one platform. Both methods return the platform's message id (Slack ``ts``,
+    Discord message id), if any, and raise ``NotifyError`` (with ``retry_after`` when the
+    platform said so) on failure. Feed text in alerts and notices is untrusted."""
 
     prefix: str
 
-    def send(self, alert: Alert, destination: str) -> str | None: ...
+    def send(self, alert: Alert, destination: str) -> str | None:
+        """Post an item alert."""
+        ...
+
+    def post(self, notice: Notice, destination: str) -> str | None:
+        """Post a reminder, digest or admin notice (in ``notice.thread`` where possible)."""
+        ...
 
 
 class Notifiers:

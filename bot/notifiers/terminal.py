@@ -7,7 +7,7 @@ import sys
 import threading
 from typing import TextIO
 
-from bot.models import Alert
+from bot.models import Alert, Notice
 from bot.summary import summarise
 
 # Feed text is untrusted: C0/C1 control characters (ANSI escape sequences, carriage returns
@@ -41,6 +41,19 @@ def format_alert(alert: Alert) -> str:
     return "\n".join(lines)
 
 
+def format_notice(notice: Notice) -> str:
+    """A reminder, digest or notice: its title, then one line per entry."""
+    marks = {"reminder": "⏰", "digest": "▤", "notice": "!"}
+    lines = [f"{marks.get(notice.kind, '·')} {clean(notice.title)}"]
+    for entry in notice.entries:
+        lines.append(f"  {clean(entry.text)}")
+        if entry.detail:
+            lines.append(f"    {clean(entry.detail)}")
+        if entry.url:
+            lines.append(f"    {clean(entry.url)}")
+    return "\n".join(lines)
+
+
 class TerminalNotifier:
     """Prints alerts to a stream (stdout by default), one block each, never interleaved."""
 
@@ -51,8 +64,15 @@ class TerminalNotifier:
         self._lock = threading.Lock()
 
     def send(self, alert: Alert, destination: str) -> str | None:
+        self._write(format_alert(alert))
+        return None
+
+    def post(self, notice: Notice, destination: str) -> str | None:
+        self._write(format_notice(notice))
+        return None
+
+    def _write(self, block: str) -> None:
         stream = self._stream or sys.stdout
         with self._lock:
-            stream.write(format_alert(alert) + "\n\n")
+            stream.write(block + "\n\n")
             stream.flush()
-        return None
