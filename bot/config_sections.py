@@ -17,9 +17,22 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from bot.config_checker import Checker, Draft, line_of, unique
 from bot.models import Admins, Digest, Entity, Feed, Reminders, Route
 
+#: Every key a section accepts, by its path in the file (``feeds[]`` = each feed). The README's
+#: configuration reference must name each one (tests/test_docs.py checks).
+KEYS: dict[str, tuple[str, ...]] = {
+    "defaults": ("interval", "allow_private_networks"),
+    "feeds[]": ("name", "url", "interval", "enabled", "tags", "backfill"),
+    "entities[]": ("name", "aliases", "exclude", "context", "case_sensitive"),
+    "routes[]": ("name", "slack", "discord", "entities", "feeds", "deadlines_only"),
+    "admins": ("slack", "discord", "notify"),
+    "admins.notify": ("slack", "discord"),
+    "reminders": ("before", "at", "timezone"),
+    "digest": ("enabled", "at", "timezone", "days_ahead"),
+}
+
 
 def _check_defaults(check: Checker, doc: Any, key: str, draft: Draft) -> None:
-    node = check.mapping(doc, key, "defaults", ("interval", "allow_private_networks"))
+    node = check.mapping(doc, key, "defaults", KEYS["defaults"])
     if node and "interval" in node:
         interval = check.interval(node, "interval", "defaults.interval")
         draft.interval = draft.interval if interval is None else interval
@@ -34,7 +47,7 @@ def _check_feeds(check: Checker, doc: Any, key: str, draft: Draft) -> None:
     urls: dict[str, Any] = {}
     for i in range(len(items)):
         path = f"feeds[{i}]"
-        node = check.mapping(items, i, path, ("name", "url", *_FEED_OPTIONS))
+        node = check.mapping(items, i, path, KEYS["feeds[]"])
         if node is None:
             continue
         name = check.required(node, "name", path)
@@ -65,7 +78,7 @@ _FEED_OPTIONS: dict[str, Callable[[Checker, Any, str, str], Any]] = {
     "tags": _tags,
     "backfill": Checker.count,
 }
-_ENTITY_KEYS = ("name", "aliases", "exclude", "context", "case_sensitive")
+_ENTITY_LISTS = ("aliases", "exclude", "context")
 
 
 def _check_entities(check: Checker, doc: Any, key: str, draft: Draft) -> None:
@@ -74,11 +87,11 @@ def _check_entities(check: Checker, doc: Any, key: str, draft: Draft) -> None:
     claimed: dict[str, Any] = {}  # casefolded phrase → (owner's path, line)
     for i in range(len(items)):
         path = f"entities[{i}]"
-        node = check.mapping(items, i, path, _ENTITY_KEYS)
+        node = check.mapping(items, i, path, KEYS["entities[]"])
         if node is None:
             continue
         name = check.required(node, "name", path)
-        lists = {k: check.indexed(node, k, f"{path}.{k}") for k in _ENTITY_KEYS[1:4] if k in node}
+        lists = {k: check.indexed(node, k, f"{path}.{k}") for k in _ENTITY_LISTS if k in node}
         flag = f"{path}.case_sensitive"
         sensitive = "case_sensitive" in node and bool(check.boolean(node, "case_sensitive", flag))
         if name is None:
@@ -105,7 +118,6 @@ _SLACK_CHANNEL = re.compile(r"[CGD][A-Z0-9]{6,}")
 _SLACK_USER = re.compile(r"[UW][A-Z0-9]{6,}")
 _SNOWFLAKE = re.compile(r"\d{15,22}")
 _EXAMPLE_IDS = {"channel": "C0123ABCD", "user": "U012ABCDEF"}
-_ROUTE_KEYS = ("name", "slack", "discord", "entities", "feeds", "deadlines_only")
 
 
 def _check_routes(check: Checker, doc: Any, key: str, draft: Draft) -> None:
@@ -116,7 +128,7 @@ def _check_routes(check: Checker, doc: Any, key: str, draft: Draft) -> None:
     feeds = {f.name.casefold() for f in draft.feeds}
     for i in range(len(items)):
         path = f"routes[{i}]"
-        node = check.mapping(items, i, path, _ROUTE_KEYS)
+        node = check.mapping(items, i, path, KEYS["routes[]"])
         if node is None:
             continue
         name = check.required(node, "name", path)
@@ -153,7 +165,7 @@ def _check_routes(check: Checker, doc: Any, key: str, draft: Draft) -> None:
 
 
 def _check_admins(check: Checker, doc: Any, key: str, draft: Draft) -> None:
-    node = check.mapping(doc, key, "admins", ("slack", "discord", "notify"))
+    node = check.mapping(doc, key, "admins", KEYS["admins"])
     if not node:
         return
     slack = tuple(
@@ -169,7 +181,7 @@ def _check_admins(check: Checker, doc: Any, key: str, draft: Draft) -> None:
         if (snowflake := _snowflake(check, node["discord"], j, f"admins.discord[{j}]"))
     )
     notify = (
-        check.mapping(node, "notify", "admins.notify", ("slack", "discord"))
+        check.mapping(node, "notify", "admins.notify", KEYS["admins.notify"])
         if "notify" in node
         else None
     )
@@ -188,7 +200,7 @@ def _check_admins(check: Checker, doc: Any, key: str, draft: Draft) -> None:
 
 
 def _check_reminders(check: Checker, doc: Any, key: str, draft: Draft) -> None:
-    node = check.mapping(doc, key, "reminders", ("before", "at", "timezone"))
+    node = check.mapping(doc, key, "reminders", KEYS["reminders"])
     if not node:
         return
     before = draft.reminders.before
@@ -212,7 +224,7 @@ def _check_reminders(check: Checker, doc: Any, key: str, draft: Draft) -> None:
 
 
 def _check_digest(check: Checker, doc: Any, key: str, draft: Draft) -> None:
-    node = check.mapping(doc, key, "digest", ("enabled", "at", "timezone", "days_ahead"))
+    node = check.mapping(doc, key, "digest", KEYS["digest"])
     if not node:
         return
     default = draft.digest
