@@ -54,6 +54,8 @@ class Settings:
     entities: tuple[Entity, ...] = ()
     interval: float = DEFAULT_INTERVAL
     allow_private_networks: bool = False
+    notify_failing_after: float = 6 * 3600.0  # a feed failing this long → one admin notice
+    delivery_attempts: int = 8  # then a delivery is dead-lettered
     routes: tuple[Route, ...] = ()
     admins: Admins = field(default_factory=Admins)
     reminders: Reminders = field(default_factory=Reminders)
@@ -102,6 +104,8 @@ def parse_config(
         entities=tuple(draft.entities),
         interval=draft.interval,
         allow_private_networks=draft.allow_private_networks,
+        notify_failing_after=draft.notify_failing_after,
+        delivery_attempts=draft.delivery_attempts,
         routes=tuple(draft.routes),
         admins=draft.admins,
         reminders=draft.reminders,

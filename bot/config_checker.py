@@ -66,6 +66,8 @@ class Draft:
 
     interval: float = DEFAULT_INTERVAL
     allow_private_networks: bool = False
+    notify_failing_after: float = 6 * 3600.0
+    delivery_attempts: int = 8
     feeds: list[Feed] = field(default_factory=list)
     entities: list[Entity] = field(default_factory=list)
     routes: list[Route] = field(default_factory=list)

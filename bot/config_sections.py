@@ -20,7 +20,12 @@ from bot.models import Admins, Digest, Entity, Feed, Reminders, Route
 #: Every key a section accepts, by its path in the file (``feeds[]`` = each feed). The README's
 #: configuration reference must name each one (tests/test_docs.py checks).
 KEYS: dict[str, tuple[str, ...]] = {
-    "defaults": ("interval", "allow_private_networks"),
+    "defaults": (
+        "interval",
+        "allow_private_networks",
+        "notify_failing_after",
+        "delivery_attempts",
+    ),
     "feeds[]": ("name", "url", "interval", "enabled", "tags", "backfill"),
     "entities[]": ("name", "aliases", "exclude", "context", "case_sensitive"),
     "routes[]": ("name", "slack", "discord", "entities", "feeds", "deadlines_only"),
@@ -39,6 +44,16 @@ def _check_defaults(check: Checker, doc: Any, key: str, draft: Draft) -> None:
     if node and "allow_private_networks" in node:
         path = "defaults.allow_private_networks"
         draft.allow_private_networks = bool(check.boolean(node, "allow_private_networks", path))
+    if node and "notify_failing_after" in node:
+        after = check.duration(node, "notify_failing_after", "defaults.notify_failing_after")
+        draft.notify_failing_after = after or draft.notify_failing_after
+    if node and "delivery_attempts" in node:
+        attempts = check.count(node, "delivery_attempts", "defaults.delivery_attempts")
+        if attempts == 0:
+            check.add(
+                line_of(node, "delivery_attempts"), "defaults.delivery_attempts", "must be ≥ 1"
+            )
+        draft.delivery_attempts = attempts or draft.delivery_attempts
 
 
 def _check_feeds(check: Checker, doc: Any, key: str, draft: Draft) -> None:

@@ -170,8 +170,9 @@ class Fetcher:
         status = response.status_code
         etag = _validator(response.headers.get("ETag"))
         last_modified = _validator(response.headers.get("Last-Modified"))
+        wait = requested_wait(response.headers, datetime.now(UTC))
         if status == 304:
-            return FetchResult(current, 304, None, etag, last_modified, moved_to)
+            return FetchResult(current, 304, None, etag, last_modified, moved_to, wait)
         if 200 <= status < 300:
             body = self._read_body(url, response, deadline)
             return FetchResult(
@@ -181,6 +182,7 @@ class Fetcher:
                 etag,
                 last_modified,
                 moved_to,
+                wait,
                 content_type=response.headers.get("Content-Type"),
             )
         if status == 410:
@@ -257,6 +259,21 @@ class Fetcher:
             raise FetchError(url, prefix + f"request failed ({type(exc).__name__})") from exc
         except zlib.error as exc:
             raise FetchError(url, prefix + "could not decompress the body") from exc
+
+
+def requested_wait(headers: httpx.Headers, now: datetime) -> float | None:
+    """The longest wait a successful response asks for before the next poll, if any:
+    Retry-After, Cache-Control ``max-age`` (``s-maxage``), or Expires. Capped at 24 h."""
+    waits = [parse_retry_after(headers.get("Retry-After"), now)]
+    cache_control = headers.get("Cache-Control", "")
+    for directive in cache_control.split(","):
+        name, _, value = directive.strip().partition("=")
+        if name.lower() in ("max-age", "s-maxage") and value.strip('"').isdigit():
+            waits.append(min(float(value.strip('"')), MAX_RETRY_AFTER))
+    if "max-age" not in cache_control.lower() and headers.get("Expires"):
+        waits.append(parse_retry_after(headers.get("Expires"), now))
+    found = [w for w in waits if w]
+    return max(found) if found else None
 
 
 def parse_retry_after(value: str | None, now: datetime) -> float | None:

@@ -122,7 +122,27 @@ CREATE TABLE digests (
 );
 """
 
-MIGRATIONS: tuple[str, ...] = (INITIAL, AUDIT, REMINDERS)
+NOTICES = """
+ALTER TABLE feeds ADD COLUMN failing_since TEXT;       -- first failure of the current streak
+ALTER TABLE feeds ADD COLUMN failure_notified INTEGER NOT NULL DEFAULT 0;
+CREATE TABLE notices (
+    id INTEGER PRIMARY KEY,
+    destination TEXT NOT NULL,
+    kind TEXT NOT NULL,              -- notice | reminder | digest
+    title TEXT NOT NULL,
+    entries TEXT NOT NULL,           -- JSON: [[text, url, detail], ...]
+    thread TEXT,
+    status TEXT NOT NULL DEFAULT 'pending',   -- pending | sent | dead
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    sent_at TEXT,
+    last_error TEXT
+);
+CREATE INDEX notices_pending ON notices (status, next_attempt_at);
+"""
+
+MIGRATIONS: tuple[str, ...] = (INITIAL, AUDIT, REMINDERS, NOTICES)
 
 
 def migrate(conn: sqlite3.Connection) -> int:

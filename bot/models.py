@@ -207,6 +207,16 @@ class Notice:
 
 
 @dataclass(frozen=True, slots=True)
+class PendingNotice:
+    """A queued notice for one destination."""
+
+    id: int
+    destination: str
+    attempts: int
+    notice: Notice
+
+
+@dataclass(frozen=True, slots=True)
 class StoredItem:
     """An item as queries return it."""
 
@@ -235,3 +245,5 @@ class FeedState:
     failures: int = 0
     next_poll_at: datetime | None = None
     disabled_reason: str | None = None
+    failing_since: datetime | None = None  # first failure of the current streak
+    failure_notified: bool = False  # the admins were told about this streak

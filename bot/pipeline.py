@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -19,11 +20,24 @@ from bot.deadlines import item_deadlines
 from bot.errors import FetchError, ParseError
 from bot.fetcher import Fetcher
 from bot.matcher import Watchlist, compile_watchlist, match_item
-from bot.models import Deadline, EntityMatch, Feed, FetchResult, Item, Record
+from bot.models import (
+    Deadline,
+    EntityMatch,
+    Entry,
+    Feed,
+    FeedState,
+    FetchResult,
+    Item,
+    Notice,
+    Record,
+)
 from bot.parser import parse_feed
 from bot.store import Store
 
 log = logging.getLogger(__name__)
+
+MAX_BACKOFF = 24 * 3600.0  # a failing feed is retried at least daily, never frozen
+SHARED_FETCH_TTL = 30.0  # seconds a fetch answers other feeds polling the same URL
 
 # Decides where an alert goes: (feed name, matches, deadlines) → destinations.
 Router = Callable[[str, tuple[EntityMatch, ...], tuple[Deadline, ...]], tuple[str, ...]]
@@ -56,21 +70,28 @@ class Poller:
         store: Store,
         fetcher: Fetcher,
         *,
-        router: Router = terminal_only,
+        router: Callable[[Settings], Router] = lambda settings: terminal_only,
         on_alert: Callable[[], None] | None = None,
+        admin_destinations: Callable[[], tuple[str, ...]] = tuple,
     ) -> None:
         self.store = store
         self.fetcher = fetcher
-        self.router = router
+        self._build_router = router
         self._on_alert = on_alert
-        self._feed_locks: dict[str, threading.Lock] = {}
+        self._admin_destinations = admin_destinations
+        self._locks: dict[str, threading.Lock] = {}
         self._locks_guard = threading.Lock()
+        self._recent: dict[tuple[str, str | None, str | None], tuple[float, FetchResult]] = {}
         self.configure(settings)
 
     def configure(self, settings: Settings) -> None:
         """Swap in a new configuration (hot reload); polls in flight finish with the old one."""
         watchlist = compile_watchlist(settings.entities)
-        self._rules: tuple[Settings, Watchlist] = (settings, watchlist)
+        self._rules: tuple[Settings, Watchlist, Router] = (
+            settings,
+            watchlist,
+            self._build_router(settings),
+        )
 
     @property
     def settings(self) -> Settings:
@@ -86,7 +107,7 @@ class Poller:
 
     def poll_feed(self, feed: Feed, *, now: datetime | None = None) -> PollOutcome:
         """Poll one feed. Never two polls of one feed at once: a second caller skips."""
-        lock = self._lock_for(feed.name)
+        lock = self._lock_for("feed:" + feed.name)
         if not lock.acquire(blocking=False):
             return PollOutcome(feed.name, "skipped", error="a poll of this feed is running")
         try:
@@ -94,23 +115,37 @@ class Poller:
         finally:
             lock.release()
 
-    def _lock_for(self, name: str) -> threading.Lock:
+    def _lock_for(self, key: str) -> threading.Lock:
         with self._locks_guard:
-            return self._feed_locks.setdefault(name, threading.Lock())
+            return self._locks.setdefault(key, threading.Lock())
+
+    def _fetch(self, url: str, etag: str | None, last_modified: str | None) -> FetchResult:
+        """One request per URL and validators per cycle, even when several feeds share a URL:
+        a second feed polling the same URL within ``SHARED_FETCH_TTL`` reuses the answer."""
+        key = (url, etag, last_modified)
+        with self._lock_for("url:" + url):
+            cached = self._recent.get(key)
+            if cached and time.monotonic() - cached[0] < SHARED_FETCH_TTL:
+                return cached[1]
+            result = self.fetcher.fetch(url, etag=etag, last_modified=last_modified)
+            with self._locks_guard:
+                horizon = time.monotonic() - SHARED_FETCH_TTL
+                self._recent = {k: v for k, v in self._recent.items() if v[0] > horizon}
+                self._recent[key] = (time.monotonic(), result)
+            return result
 
     def _poll(self, feed: Feed, now: datetime) -> PollOutcome:
-        watchlist = self._rules[1]
+        _, watchlist, router = self._rules
         state = self.store.sync_feed(feed.name, feed.url)
         if state.disabled_reason:
             return PollOutcome(feed.name, "skipped", error=state.disabled_reason)
         if state.next_poll_at and state.next_poll_at > now:
-            return PollOutcome(feed.name, "skipped", error="waiting as the server asked")
+            wait = f"next poll not before {state.next_poll_at:%Y-%m-%d %H:%M:%S} UTC"
+            return PollOutcome(feed.name, "skipped", error=wait)
         try:
-            result = self.fetcher.fetch(
-                state.url, etag=state.etag, last_modified=state.last_modified
-            )
+            result = self._fetch(state.url, state.etag, state.last_modified)
         except FetchError as error:
-            return self._fail(feed, error, now)
+            return self._fail(feed, state, error, now)
         if result.moved_to:
             log.warning(
                 "feed moved permanently feed=%s old=%s new=%s (update feeds.yaml)",
@@ -121,13 +156,18 @@ class Poller:
             self.store.move_feed(feed.name, result.moved_to)
         if result.not_modified or result.body is None:
             self.store.record_success(
-                feed.name, now=now, etag=result.etag, last_modified=result.last_modified
+                feed.name,
+                now=now,
+                etag=result.etag,
+                last_modified=result.last_modified,
+                next_poll_at=_not_before(result, None, now),
             )
+            self._recovered(feed, state, now)
             return PollOutcome(feed.name, "not_modified")
         try:
             parsed = parse_feed(result.body, content_type=result.content_type)
         except ParseError as error:
-            return self._fail(feed, error, now)
+            return self._fail(feed, state, error, now)
         if parsed.error:
             log.info("feed is ill-formed but readable feed=%s error=%s", feed.name, parsed.error)
         new, changed = self.store.unseen(feed.name, parsed.items)
@@ -138,7 +178,7 @@ class Poller:
             matches = match_item(watchlist, item)
             deadlines = item_deadlines(item, item.published or now) if matches else ()
             alert = bool(matches) and (backfill is None or item.id in backfill)
-            destinations = self.router(feed.name, matches, deadlines) if alert else ()
+            destinations = router(feed.name, matches, deadlines) if alert else ()
             records.append(Record(item, matches, deadlines, destinations))
         saved = self.store.save_poll(
             feed.name,
@@ -149,6 +189,7 @@ class Poller:
             last_modified=result.last_modified,
             next_poll_at=_not_before(result, parsed.ttl, now),
         )
+        self._recovered(feed, state, now)
         if saved.deliveries and self._on_alert is not None:
             self._on_alert()
         log.info(
@@ -161,17 +202,43 @@ class Poller:
         )
         return PollOutcome(feed.name, "ok", new=saved.new, alerts=saved.deliveries)
 
-    def _fail(self, feed: Feed, error: FetchError | ParseError, now: datetime) -> PollOutcome:
+    def _fail(
+        self, feed: Feed, state: FeedState, error: FetchError | ParseError, now: datetime
+    ) -> PollOutcome:
+        """Record the failure, back off (interval × 2ⁿ up to a day, or longer if the server
+        asked), and tell the admins once when the feed has failed for too long."""
         message = str(error)
         status = error.status if isinstance(error, FetchError) else None
-        retry_after = error.retry_after if isinstance(error, FetchError) else None
+        retry_after = (error.retry_after if isinstance(error, FetchError) else None) or 0.0
         disabled = "gone (HTTP 410): remove the feed or change its URL" if status == 410 else None
-        retry_at = now + timedelta(seconds=retry_after) if retry_after else None
+        backoff = min(feed.interval * 2 ** min(state.failures, 20), MAX_BACKOFF)
+        wait = max(backoff if state.failures else 0.0, retry_after)
+        retry_at = now + timedelta(seconds=wait) if wait else None
         self.store.record_failure(
             feed.name, message, now=now, next_poll_at=retry_at, disabled_reason=disabled
         )
-        log.warning("feed failed feed=%s error=%s", feed.name, message)
+        log.warning(
+            "feed failed feed=%s failures=%d error=%s", feed.name, state.failures + 1, message
+        )
+        since = state.failing_since or now
+        if not state.failure_notified and now - since >= timedelta(
+            seconds=self.settings.notify_failing_after
+        ):
+            notice = Notice(
+                "notice",
+                f"Feed {feed.name} has been failing since {since:%Y-%m-%d %H:%M} UTC",
+                (Entry(f"last error: {message}", None, f"{state.failures + 1} failed polls"),),
+            )
+            self.store.queue_notice(
+                notice, self._admin_destinations(), now=now, failing_feed=feed.name
+            )
         return PollOutcome(feed.name, "failed", error=message)
+
+    def _recovered(self, feed: Feed, state: FeedState, now: datetime) -> None:
+        """After a reported failure streak, one notice that the feed works again."""
+        if state.failure_notified:
+            notice = Notice("notice", f"Feed {feed.name} has recovered")
+            self.store.queue_notice(notice, self._admin_destinations(), now=now)
 
 
 def _newest(items: Sequence[Item], count: int) -> set[str]:

@@ -27,9 +27,12 @@ from bot.models import (
     Deadline,
     Delivery,
     EntityMatch,
+    Entry,
     FeedState,
     Hit,
     Item,
+    Notice,
+    PendingNotice,
     Record,
     StoredItem,
 )
@@ -142,6 +145,11 @@ class Store:
     def _rows(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[dict[str, Any]]:
         return list(self._db().query(sql, params))
 
+    def check_writable(self) -> None:
+        """Raise if a write transaction cannot start (locked for too long, read-only disk)."""
+        with self._write():
+            pass
+
     def close(self) -> None:
         with self._lock:
             for conn in self._connections:
@@ -197,9 +205,16 @@ class Store:
         with self._write() as conn:
             conn.execute(
                 "UPDATE feeds SET last_error = ?, last_error_at = ?, failures = failures + 1, "
-                "next_poll_at = ?, disabled_reason = COALESCE(?, disabled_reason) "
-                "WHERE name = ?",
-                (error, iso(now), next_poll_at and iso(next_poll_at), disabled_reason, name),
+                "next_poll_at = ?, disabled_reason = COALESCE(?, disabled_reason), "
+                "failing_since = COALESCE(failing_since, ?) WHERE name = ?",
+                (
+                    error,
+                    iso(now),
+                    next_poll_at and iso(next_poll_at),
+                    disabled_reason,
+                    iso(now),
+                    name,
+                ),
             )
 
     def move_feed(self, name: str, url: str) -> None:
@@ -493,6 +508,73 @@ class Store:
             )
             return cursor.rowcount == 1
 
+    # -- notices (admin notices; reminders and digests use their own tables) ------------------
+
+    def queue_notice(
+        self,
+        notice: Notice,
+        destinations: Sequence[str],
+        *,
+        now: datetime,
+        failing_feed: str | None = None,
+    ) -> None:
+        """Queue ``notice`` for each destination; with ``failing_feed``, also mark that feed's
+        failure streak as reported, in the same transaction (so it is reported once)."""
+        entries = json.dumps([[e.text, e.url, e.detail] for e in notice.entries])
+        with self._write() as conn:
+            conn.executemany(
+                "INSERT INTO notices (destination, kind, title, entries, thread, "
+                "next_attempt_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (d, notice.kind, notice.title, entries, notice.thread, iso(now), iso(now))
+                    for d in dict.fromkeys(destinations)
+                ],
+            )
+            if failing_feed is not None:
+                conn.execute(
+                    "UPDATE feeds SET failure_notified = 1 WHERE name = ?", (failing_feed,)
+                )
+
+    def pending_notices(self, *, now: datetime, limit: int = 50) -> list[PendingNotice]:
+        rows = self._rows(
+            "SELECT * FROM notices WHERE status = 'pending' AND next_attempt_at <= ? "
+            "ORDER BY id LIMIT ?",
+            (iso(now), limit),
+        )
+        return [
+            PendingNotice(
+                int(row["id"]),
+                row["destination"],
+                int(row["attempts"]),
+                Notice(
+                    row["kind"],
+                    row["title"],
+                    tuple(Entry(t, u, d) for t, u, d in json.loads(row["entries"])),
+                    row["thread"],
+                ),
+            )
+            for row in rows
+        ]
+
+    def mark_notice(
+        self, notice_id: int, *, now: datetime, error: str | None, retry_at: datetime | None
+    ) -> None:
+        """Sent (``error=None``), retried at ``retry_at``, or dead (``retry_at=None``)."""
+        with self._write() as conn:
+            if error is None:
+                conn.execute(
+                    "UPDATE notices SET status = 'sent', sent_at = ?, attempts = attempts + 1 "
+                    "WHERE id = ?",
+                    (iso(now), notice_id),
+                )
+            else:
+                conn.execute(
+                    "UPDATE notices SET attempts = attempts + 1, last_error = ?, "
+                    "status = CASE WHEN ? IS NULL THEN 'dead' ELSE 'pending' END, "
+                    "next_attempt_at = COALESCE(?, next_attempt_at) WHERE id = ?",
+                    (error, retry_at and iso(retry_at), retry_at and iso(retry_at), notice_id),
+                )
+
     # -- audit -------------------------------------------------------------------------------
 
     def record_audit(
@@ -652,7 +734,7 @@ def _update_success(
     conn.execute(
         "UPDATE feeds SET etag = ?, last_modified = ?, last_success_at = ?, "
         "first_polled_at = COALESCE(first_polled_at, ?), failures = 0, last_error = NULL, "
-        "next_poll_at = ? WHERE name = ?",
+        "failing_since = NULL, failure_notified = 0, next_poll_at = ? WHERE name = ?",
         (etag, last_modified, iso(now), iso(now), next_poll_at and iso(next_poll_at), name),
     )
 
@@ -670,6 +752,8 @@ def _feed_state(row: dict[str, Any]) -> FeedState:
         failures=int(row["failures"]),
         next_poll_at=_from_iso(row["next_poll_at"]),
         disabled_reason=row["disabled_reason"],
+        failing_since=_from_iso(row["failing_since"]),
+        failure_notified=bool(row["failure_notified"]),
     )
 
 
