@@ -8,6 +8,8 @@ traceback.
 from __future__ import annotations
 
 import argparse
+import csv
+import getpass
 import json
 import os
 import sys
@@ -22,7 +24,9 @@ from bot.errors import ConfigError, FetchError, ParseError, RedlineError
 from bot.log import setup_logging
 
 if TYPE_CHECKING:
+    from bot.commands import CommandRunner
     from bot.pipeline import Checked
+    from bot.store import Store
 
 DEFAULT_DB = Path("storage") / "redline.db"
 
@@ -178,6 +182,82 @@ def cmd_digest(args: argparse.Namespace) -> int:
     return 0
 
 
+def _runner(args: argparse.Namespace) -> tuple[CommandRunner, Store]:
+    """The chat commands' runner, over this shell's config and store (same code, same audit)."""
+    from bot.admin import Admin
+    from bot.commands import CommandRunner
+    from bot.query import Queries
+    from bot.store import Store
+
+    path = _config_path(args)
+    current = [load_config(path)]
+    store = Store(_db_path(args))
+    queries = Queries(store, lambda: current[0])
+    admin = Admin(
+        store, path, settings=lambda: current[0], on_change=lambda s: current.__setitem__(0, s)
+    )
+    return CommandRunner(queries, admin), store
+
+
+def cmd_chat(args: argparse.Namespace) -> int:
+    """`redline status`, `redline feeds …`, `redline watch …`: the slash commands at a shell."""
+    from bot.commands import Caller
+
+    sub = getattr(args, "subcommand", None)
+    if args.command == "feeds" and sub == "list":
+        sub = None  # `/redline feeds` lists them
+    words = [args.command, *([sub] if sub else []), *(getattr(args, "words", None) or [])]
+    text = " ".join(_quote(w) for w in words)
+    runner, store = _runner(args)
+    try:
+        reply = runner.run(text, Caller("cli", getpass.getuser(), is_admin=True))
+    finally:
+        store.close()
+    print(reply.title)
+    for entry in reply.entries:
+        print(f"  {entry.text}")
+        if entry.detail:
+            print(f"      {entry.detail}")
+        if entry.url:
+            print(f"      {entry.url}")
+    if reply.more:
+        print(f"  … {reply.more} more")
+    return 0 if reply.ok else 1
+
+
+def _quote(word: str) -> str:
+    return f'"{word}"' if " " in word and not set(word) & set('",') else word
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    """Matched items since AGE as CSV or JSON, for analysts."""
+    from bot.store import Store
+
+    since = _since(args.since) or datetime.now(UTC) - timedelta(days=30)
+    store = Store(_db_path(args))
+    try:
+        rows = store.export_matched(since)
+    finally:
+        store.close()
+    if args.format == "json":
+        print(json.dumps(rows, indent=2, ensure_ascii=False))
+        return 0
+    writer = csv.DictWriter(sys.stdout, fieldnames=EXPORT_FIELDS, lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow(
+            {
+                **row,
+                "entities": "; ".join(row["entities"]),
+                "deadlines": "; ".join(row["deadlines"]),
+            }
+        )
+    return 0
+
+
+EXPORT_FIELDS = ["id", "feed", "published", "title", "link", "entities", "deadlines", "summary"]
+
+
 def cmd_config_check(args: argparse.Namespace) -> int:
     path = Path(args.file) if args.file else _config_path(args)
     settings = load_config(path)
@@ -255,6 +335,55 @@ def build_parser() -> argparse.ArgumentParser:
     )
     digest.add_argument("--since", metavar="AGE", default="24h", help="items from the last AGE")
     digest.set_defaults(handler=cmd_digest)
+    add("status", "version, feeds by health, last poll, deliveries", "redline status").set_defaults(
+        handler=cmd_chat
+    )
+    feeds = add(
+        "feeds", "list or edit feeds (audited like the chat commands)", "redline feeds list"
+    )
+    feeds_commands = feeds.add_subparsers(dest="feeds_command", metavar="SUBCOMMAND")
+    for name, help_text, example in (
+        ("list", "every feed with its health", "redline feeds list"),
+        ("add", "add a feed after checking it works: URL [NAME]", "redline feeds add URL Name"),
+        ("remove", "remove a feed: NAME", "redline feeds remove DefenseScoop"),
+        ("pause", "stop polling a feed: NAME", "redline feeds pause DefenseScoop"),
+        ("resume", "poll a paused feed again: NAME", "redline feeds resume DefenseScoop"),
+    ):
+        sub = feeds_commands.add_parser(
+            name,
+            parents=[common],
+            help=help_text,
+            description=help_text,
+            epilog=f"example:\n  {example}",
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        sub.add_argument("words", nargs="*", metavar="ARG")
+        sub.set_defaults(handler=cmd_chat, subcommand=name)
+    watch = add("watch", "edit the watchlist (audited)", "redline watch add 'Scale AI, Scale'")
+    watch_commands = watch.add_subparsers(dest="watch_command", metavar="SUBCOMMAND")
+    for name, help_text, example in (
+        ("add", "watch an entity: NAME[, alias, …]", "redline watch add 'Scale AI, Scale'"),
+        ("remove", "stop watching: NAME", "redline watch remove 'Scale AI'"),
+        ("alias", "add an alias: NAME, ALIAS", "redline watch alias 'Anthropic, Claude'"),
+    ):
+        sub = watch_commands.add_parser(
+            name,
+            parents=[common],
+            help=help_text,
+            description=help_text,
+            epilog=f"example:\n  {example}",
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        sub.add_argument("words", nargs="*", metavar="ARG")
+        sub.set_defaults(handler=cmd_chat, subcommand=name)
+    export = add(
+        "export",
+        "matched items for analysts, as CSV or JSON",
+        "redline export --since 30d --format csv",
+    )
+    export.add_argument("--since", metavar="AGE", default="30d", help="items published within AGE")
+    export.add_argument("--format", choices=("csv", "json"), default="csv")
+    export.set_defaults(handler=cmd_export)
     config = add("config", "configuration commands", "redline config check feeds.yaml")
     config_commands = config.add_subparsers(dest="config_command", metavar="SUBCOMMAND")
     config_check = config_commands.add_parser(

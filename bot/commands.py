@@ -131,7 +131,7 @@ def _admin_args(name: str, rest: list[str]) -> dict[str, str]:
         raise UsageError(f"{name} needs arguments", name)
     if name == "feeds add":
         url, _, feed_name = text.partition(" ")
-        return {"url": url, "name": feed_name.strip()}
+        return {"url": url, "name": feed_name.strip().strip('"')}
     if name in ("feeds remove", "feeds pause", "feeds resume", "watch remove"):
         return {"name": text.strip('"')}
     parts = _names(text)

@@ -499,6 +499,23 @@ class Store:
         )
         return rows.fetchone() is not None
 
+    def export_matched(self, since: datetime) -> list[dict[str, Any]]:
+        """Matched items published since ``since``, oldest first, as plain rows for export."""
+        rows = self._rows(
+            "SELECT items.id, items.feed, items.published_at AS published, items.title, "
+            "items.link, items.summary, "
+            "(SELECT group_concat(entity, char(31)) FROM matches WHERE item_id = items.id) "
+            "AS entities, (SELECT group_concat(due_on || ': ' || text, char(31)) FROM deadlines "
+            "WHERE item_id = items.id) AS deadlines FROM items "
+            "WHERE items.published_at >= ? AND items.id IN (SELECT item_id FROM matches) "
+            "ORDER BY items.published_at, items.id",
+            (iso(since),),
+        )
+        for row in rows:
+            row["entities"] = sorted(row["entities"].split("\x1f")) if row["entities"] else []
+            row["deadlines"] = sorted(row["deadlines"].split("\x1f")) if row["deadlines"] else []
+        return rows
+
     def claim_digest(self, destination: str, day: date, *, now: datetime) -> bool:
         """True the first time a digest for ``day`` is claimed for ``destination``."""
         with self._write() as conn:

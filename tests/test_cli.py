@@ -171,7 +171,10 @@ def test_python_dash_m_bot_and_version() -> None:
     assert result.stdout.startswith("redline ")
 
 
-@pytest.mark.parametrize("command", ["run", "poll", "check", "search", "config"])
+@pytest.mark.parametrize(
+    "command",
+    ["run", "poll", "check", "search", "config", "digest", "status", "feeds", "watch", "export"],
+)
 def test_every_command_has_help_with_an_example(
     command: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -179,3 +182,59 @@ def test_every_command_has_help_with_an_example(
         main([command, "--help"])
     assert exit_info.value.code == 0
     assert "example" in capsys.readouterr().out
+
+
+ADMIN_CONFIG = """\
+# our feeds
+feeds:
+  - name: DefenseScoop   # keep this comment
+    url: https://defensescoop.com/feed/
+entities:
+  - name: Anthropic
+"""
+
+
+def test_shell_admin_commands_share_the_chat_code_path(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "feeds.yaml"
+    config.write_text(ADMIN_CONFIG)
+    common = ["--config", str(config), "--db", str(tmp_path / "r.db")]
+    assert main(["watch", "add", "Scale AI, Scale", *common]) == 0
+    assert main(["watch", "alias", "Anthropic", "Claude", *common]) == 0
+    assert main(["feeds", "pause", "DefenseScoop", *common]) == 0
+    assert main(["feeds", "remove", "Nope", *common]) == 1
+    text = config.read_text()
+    assert "# keep this comment" in text
+    assert "name: Scale AI" in text
+    assert "aliases: [Scale]" in text
+    assert "aliases: [Claude]" in text
+    assert "enabled: false" in text
+    capsys.readouterr()
+    assert main(["feeds", "list", *common]) == 0
+    assert "DefenseScoop" in capsys.readouterr().out
+    assert main(["status", *common]) == 0
+    out = capsys.readouterr().out
+    assert "feeds: 1 paused" in out
+    assert "admin edits: 3 applied" in out
+
+
+def test_export_csv_and_json(
+    loopback: LoopbackServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = loopback.add_feed("/f.xml", FEED)
+    config = tmp_path / "feeds.yaml"
+    config.write_text(
+        f"defaults:\n  allow_private_networks: true\nfeeds:\n  - name: News\n    url: {url}\n"
+        "    backfill: 5\n" + WATCHLIST.replace("feeds: []\n", "")
+    )
+    common = ["--config", str(config), "--db", str(tmp_path / "r.db")]
+    assert main(["poll", "--once", *common]) == 0
+    capsys.readouterr()
+    assert main(["export", "--since", "3650d", "--format", "json", *common]) == 0
+    [row] = json.loads(capsys.readouterr().out)
+    assert row["entities"] == ["Anthropic", "Department of Defense"]
+    assert main(["export", "--since", "3650d", *common]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "id,feed,published,title,link,entities,deadlines,summary"
+    assert "Anthropic; Department of Defense" in lines[1]
