@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from bot import __version__
 from bot.config import Settings, load_config, parse_interval
-from bot.errors import ConfigError, FetchError, ParseError, RedlineError
+from bot.errors import ConfigError, RedlineError
 from bot.log import setup_logging
 
 if TYPE_CHECKING:
@@ -258,6 +258,24 @@ def cmd_export(args: argparse.Namespace) -> int:
 EXPORT_FIELDS = ["id", "feed", "published", "title", "link", "entities", "deadlines", "summary"]
 
 
+def cmd_discord_register(args: argparse.Namespace) -> int:
+    """Register /redline with Discord (a bulk overwrite: running it again changes nothing)."""
+    from bot.discord_app import DEFAULT_API_URL, register_commands
+
+    missing = [n for n in ("DISCORD_APPLICATION_ID", "DISCORD_BOT_TOKEN") if not os.environ.get(n)]
+    if missing:
+        raise _UsageError(f"set {' and '.join(missing)} first")
+    count = register_commands(
+        application_id=os.environ["DISCORD_APPLICATION_ID"],
+        bot_token=os.environ["DISCORD_BOT_TOKEN"],
+        api_url=os.environ.get("REDLINE_DISCORD_API_URL") or DEFAULT_API_URL,
+        guild_id=args.guild,
+    )
+    where = f"guild {args.guild}" if args.guild else "every server (global; may take an hour)"
+    print(f"registered {count} command(s) for {where}")
+    return 0
+
+
 def cmd_config_check(args: argparse.Namespace) -> int:
     path = Path(args.file) if args.file else _config_path(args)
     settings = load_config(path)
@@ -384,6 +402,17 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--since", metavar="AGE", default="30d", help="items published within AGE")
     export.add_argument("--format", choices=("csv", "json"), default="csv")
     export.set_defaults(handler=cmd_export)
+    discord = add("discord", "Discord setup", "redline discord register --guild 123456789012345678")
+    discord_commands = discord.add_subparsers(dest="discord_command", metavar="SUBCOMMAND")
+    register = discord_commands.add_parser(
+        "register",
+        parents=[common],
+        help="register /redline (DISCORD_APPLICATION_ID, DISCORD_BOT_TOKEN)",
+        epilog="example:\n  redline discord register --guild 123456789012345678",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    register.add_argument("--guild", metavar="ID", help="one server only (instant), else global")
+    register.set_defaults(handler=cmd_discord_register)
     config = add("config", "configuration commands", "redline config check feeds.yaml")
     config_commands = config.add_subparsers(dest="config_command", metavar="SUBCOMMAND")
     config_check = config_commands.add_parser(
@@ -408,7 +437,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         for problem in error.problems:
             print(f"redline: {problem}", file=sys.stderr)
         return 2
-    except (_UsageError, FetchError, ParseError) as error:
+    except (_UsageError, RedlineError) as error:
         print(f"redline: error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

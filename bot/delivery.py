@@ -2,8 +2,8 @@
 
 At-least-once: a delivery is marked sent only after the platform accepted it. Failures are
 retried with exponential backoff and jitter (or the platform's Retry-After) and dead-lettered
-after ``max_attempts``, with one notice to the admins. A 404 means the destination is gone (a
-deleted Discord webhook): its deliveries are dead-lettered at once and the admins told once.
+after ``max_attempts``, with one notice to the admins. A 401/403/404 means the destination is
+gone (a deleted Discord webhook): its deliveries are dead-lettered at once, the admins told once.
 """
 
 from __future__ import annotations
@@ -23,6 +23,8 @@ log = logging.getLogger(__name__)
 
 BASE_DELAY = 30.0  # seconds before the first retry; doubles each attempt (8 attempts ≈ a day)
 MAX_DELAY = 6 * 3600.0
+# The destination itself is gone or refuses us (deleted webhook, revoked token): retrying is futile.
+PERMANENT = frozenset({401, 403, 404})
 
 
 def retry_delay(attempts: int, retry_after: float | None = None) -> float:
@@ -70,14 +72,14 @@ class Deliverer:
     def _deliver(self, delivery: Delivery, now: datetime) -> int:
         notifier = self.notifiers.for_destination(delivery.destination)
         if notifier is None or delivery.destination in self._broken:
-            why = "destination broken (404)" if notifier else "no notifier configured"
+            why = "destination broken" if notifier else "no notifier configured"
             self._dead(delivery, f"{why} for {delivery.destination}", now)
             return 0
         try:
             ref = notifier.send(delivery.alert, delivery.destination)
         except NotifyError as error:
             attempts = delivery.attempts + 1
-            if error.status == 404:
+            if error.status in PERMANENT:
                 self._mark_broken(delivery.destination, now)
                 self._dead(delivery, str(error), now)
             elif attempts >= self.max_attempts:
@@ -112,7 +114,7 @@ class Deliverer:
         self._broken.add(destination)
         notice = Notice(
             "notice",
-            f"{destination} is broken: the platform answered 404 (deleted webhook or channel)",
+            f"{destination} is broken: the platform refused it (deleted webhook or bad token)",
             (Entry("Fix the route's webhook or channel, then restart Redline."),),
         )
         self._notify_admins(notice, now, avoid=destination)

@@ -58,7 +58,10 @@ class HttpServer:
     """waitress in a daemon thread; ``port=0`` picks a free port (tests)."""
 
     def __init__(self, app: WSGIApp, *, host: str = "0.0.0.0", port: int = DEFAULT_PORT) -> None:  # noqa: S104 - a server for Slack/Discord to reach
-        self._server = create_server(app, host=host, port=port, threads=8, ident="redline")
+        # A 0.2 s loop timeout (waitress's default is 1 s) lets close() return promptly.
+        self._server = create_server(
+            app, host=host, port=port, threads=8, ident="redline", asyncore_loop_timeout=0.2
+        )
         self._thread = threading.Thread(target=self._server.run, name="http", daemon=True)
 
     @property
@@ -70,5 +73,17 @@ class HttpServer:
         log.info("http server listening port=%d", self.port)
 
     def close(self) -> None:
-        self._server.close()
-        self._thread.join(timeout=5)
+        """Stop serving. The sockets are closed from inside waitress's own loop (through its
+        trigger), so the loop thread never polls a closed file descriptor."""
+        server: Any = self._server
+
+        def stop() -> None:
+            for dispatcher in list(server._map.values()):
+                dispatcher.close()
+
+        if self._thread.is_alive():
+            server.trigger.pull_trigger(stop)
+            self._thread.join(timeout=5)
+        else:
+            server.close()
+        server.task_dispatcher.shutdown(timeout=5)
