@@ -20,7 +20,17 @@ _SECRET_PATTERNS = (
     re.compile(r"\bxox[abposr]-[\w-]+"),
     re.compile(r"\bxapp-[\w-]+"),
 )
-_QUIET_LOGGERS = ("httpx", "httpcore", "apscheduler", "slack_bolt", "slack_sdk", "urllib3")
+_QUIET_LOGGERS = (
+    "httpx",
+    "httpcore",
+    "apscheduler",
+    "slack_bolt",
+    "slack_sdk",
+    "urllib3",
+    "tzlocal",
+    "waitress",
+    "websocket",
+)
 
 
 class RedactingFilter(logging.Filter):

@@ -1,44 +1,126 @@
-"""`redline run` and `redline poll --once`: wires store, fetcher, poller, notifiers, scheduler.
+"""`redline run` and `redline poll --once`: wires store, fetcher, poller, notifiers, chat apps,
+the HTTP server and the scheduler.
 
 Data flows one way: the scheduler's jobs poll into the store and outbox; the delivery worker
-drains the outbox to the notifiers. SIGINT/SIGTERM stop both cleanly.
+drains the outbox to the notifiers; chat commands read the store through queries. SIGINT and
+SIGTERM finish the delivery in flight and stop within seconds.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import threading
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import FrameType, TracebackType
+from typing import Any
 
+from bot.admin import Admin
+from bot.commands import CommandRunner
 from bot.config import Settings
 from bot.delivery import Deliverer
 from bot.digest import Digester
+from bot.discord_app import build_discord
 from bot.fetcher import Fetcher
-from bot.notifiers import Notifiers
+from bot.notifiers import Notifier, Notifiers
 from bot.notifiers.terminal import TerminalNotifier
 from bot.pipeline import Poller, PollOutcome
+from bot.query import Queries
 from bot.reminders import Reminder
+from bot.routing import build_router
 from bot.scheduler import FeedScheduler
+from bot.server import DEFAULT_PORT, HttpServer, WSGIApp, build_app
+from bot.slack_app import build_slack
 from bot.store import Store
 
 log = logging.getLogger(__name__)
 
+ADMIN_WEBHOOK = "@admin"  # the Discord "route" name of admins.notify.discord
+
 
 class Service:
-    """One running Redline: built from Settings, a store path and (for hot reload) a config path."""
+    """One running Redline, built from Settings, a store path and (for hot reload) a config path."""
 
-    def __init__(self, settings: Settings, db_path: Path, *, config_path: Path | None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        db_path: Path,
+        *,
+        config_path: Path | None,
+        environ: Mapping[str, str] | None = None,
+    ) -> None:
+        env = os.environ if environ is None else environ
+        self.environ = env
+        self.started_at = datetime.now(UTC)
         self.store = Store(db_path)
         self.fetcher = Fetcher(allow_private_networks=settings.allow_private_networks)
-        self.notifiers = Notifiers([TerminalNotifier()])
-        self.deliverer = Deliverer(self.store, self.notifiers)
-        self.poller = Poller(settings, self.store, self.fetcher, on_alert=self.deliverer.wake.set)
+        queries = Queries(
+            self.store,
+            lambda: self.settings,
+            next_polls=lambda: self.scheduler.feed_jobs(),
+            started_at=self.started_at,
+        )
+        admin = Admin(
+            self.store,
+            config_path,
+            settings=lambda: self.settings,
+            on_change=self.apply,
+            fetcher=self.fetcher,
+        )
+        self.runner = CommandRunner(queries, admin)
+        self.slack = build_slack(env, self.runner, lambda: self.settings.admins)
+        self.discord = build_discord(env, self.runner, lambda: self.settings.admins, self._webhook)
+        chat: list[Notifier] = [x.notifier for x in (self.slack, self.discord) if x is not None]
+        self.notifiers = Notifiers([TerminalNotifier(), *chat])
+        self.deliverer = Deliverer(
+            self.store,
+            self.notifiers,
+            max_attempts=settings.delivery_attempts,
+            admin_destinations=self.admin_destinations,
+        )
+        self.poller = Poller(
+            settings,
+            self.store,
+            self.fetcher,
+            router=lambda s: build_router(s, self.notifiers.prefixes),
+            on_alert=self.deliverer.wake.set,
+            admin_destinations=self.admin_destinations,
+        )
         self.scheduler = FeedScheduler(self.poller, config_path=config_path)
         self.reminder = Reminder(self.store, self.notifiers)
         self.digester = Digester(self.store, self.notifiers)
+        self.http: HttpServer | None = None
         self.stop = threading.Event()
+
+    @property
+    def settings(self) -> Settings:
+        """The running configuration (hot reloads and admin edits replace it)."""
+        return self.poller.settings
+
+    def apply(self, settings: Settings) -> None:
+        """A new configuration (an admin edit): matching, routes and schedule follow at once."""
+        self.poller.configure(settings)
+        if self.scheduler.running:
+            self.scheduler.sync(settings)
+
+    def admin_destinations(self) -> tuple[str, ...]:
+        """Where admin notices go: admins.notify, else the terminal (and the log)."""
+        admins = self.settings.admins
+        found = []
+        if admins.notify_slack and "slack" in self.notifiers.prefixes:
+            found.append(f"slack:{admins.notify_slack}")
+        if admins.notify_discord and "discord" in self.notifiers.prefixes:
+            found.append(f"discord:{ADMIN_WEBHOOK}")
+        return tuple(found) or ("terminal",)
+
+    def _webhook(self, route: str) -> str | None:
+        settings = self.settings
+        if route == ADMIN_WEBHOOK:
+            return settings.admins.notify_discord
+        return next((r.discord for r in settings.routes if r.name == route), None)
 
     def __enter__(self) -> Service:
         return self
@@ -53,6 +135,11 @@ class Service:
 
     def close(self) -> None:
         self.scheduler.shutdown(wait=True)
+        if self.http is not None:
+            self.http.close()
+        for integration in (self.slack, self.discord):
+            if integration is not None:
+                integration.close()
         self.fetcher.close()
         self.store.close()
 
@@ -62,16 +149,19 @@ class Service:
         self.deliverer.deliver_due()
         return outcomes
 
-    def run_until_stopped(self) -> None:
-        """Start the scheduler and the delivery worker; return after SIGINT or SIGTERM."""
-        self._install_signal_handlers()
-        worker = threading.Thread(
-            target=self.deliverer.run_forever, args=(self.stop,), name="delivery", daemon=True
-        )
+    # -- running -------------------------------------------------------------------------------
+
+    def start(self, *, port: int | None = None, host: str = "0.0.0.0") -> None:  # noqa: S104
+        """Start the HTTP server, chat connections, the delivery worker and the scheduler."""
+        self._start_http(port, host)
+        if self.slack is not None:
+            self.slack.start()
+        worker = threading.Thread(target=self.deliverer.run_forever, name="delivery", daemon=True)
         worker.start()
+        self._worker = worker
         self.scheduler.every(60, self._remind_and_digest, "reminders-and-digest")
         self.scheduler.start()
-        settings = self.poller.settings
+        settings = self.settings
         log.info(
             "redline running feeds=%d entities=%d notifiers=%s db=%s",
             sum(1 for feed in settings.feeds if feed.enabled),
@@ -79,14 +169,56 @@ class Service:
             ",".join(self.notifiers.prefixes),
             self.store.path,
         )
+
+    def run_until_stopped(self) -> None:
+        """Start everything; return after SIGINT or SIGTERM (within seconds)."""
+        self._install_signal_handlers()
+        self.start(port=int(self.environ.get("REDLINE_PORT") or DEFAULT_PORT))
         self.stop.wait()
         log.info("stopping")
+        self.deliverer.stop.set()
         self.deliverer.wake.set()
-        self.scheduler.shutdown(wait=True)
-        worker.join(timeout=10)
+        self.scheduler.shutdown(wait=False)
+        self._worker.join(timeout=8)
+
+    def _start_http(self, port: int | None, host: str) -> None:
+        routes: dict[str, WSGIApp] = {}
+        if self.slack is not None and self.slack.wsgi is not None:
+            routes["/slack/events"] = self.slack.wsgi
+        if self.discord is not None and self.discord.wsgi is not None:
+            routes["/discord/interactions"] = self.discord.wsgi
+        try:
+            self.http = HttpServer(build_app(routes, self.health), host=host, port=port or 0)
+        except OSError as error:
+            if routes:
+                raise
+            log.warning("http server not started port=%s error=%s", port, error)
+            return
+        self.http.start()
+
+    def health(self) -> tuple[bool, dict[str, Any]]:
+        """Scheduler alive, a recent successful poll, and a writable database."""
+        facts: dict[str, Any] = {"scheduler": self.scheduler.running}
+        states = self.store.feed_states()
+        successes = [s.last_success_at for s in states if s.last_success_at]
+        last = max(successes) if successes else None
+        facts["last_success_age_s"] = (
+            round((datetime.now(UTC) - last).total_seconds()) if last else None
+        )
+        try:
+            self.store.check_writable()
+            facts["db"] = "ok"
+        except Exception as error:  # any failure is reported, not raised
+            facts["db"] = f"error: {error}"
+        enabled = [f for f in self.settings.feeds if f.enabled]
+        limit = timedelta(seconds=3 * max((f.interval for f in enabled), default=600.0) + 600)
+        # Healthy: nothing to poll, or a poll succeeded recently (or we only just started).
+        newest = last or self.started_at
+        fresh = not enabled or datetime.now(UTC) - newest < limit
+        return bool(facts["scheduler"] and facts["db"] == "ok" and fresh), facts
 
     def _remind_and_digest(self) -> None:
-        settings = self.poller.settings
+        settings = self.settings
         self.reminder.run(settings.reminders)
         self.digester.run(settings)
 

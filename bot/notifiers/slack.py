@@ -18,7 +18,8 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from http.client import HTTPException
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -170,8 +171,9 @@ def render_alert(alert: Alert) -> tuple[str, list[dict[str, Any]]]:
         blocks.append(_section(_join_capped(lines, "\n")))
     if item.link and safe_url(item.link):
         blocks.append(_context(f"🔗 {_link(item.link, _url_label(item.link))}"))
-    entities = ", ".join(alert.entities)
-    fallback = f"{item.title or '(untitled)'} ({alert.feed})" + (f": {entities}" if entities else "")
+    fallback = f"{item.title or '(untitled)'} ({alert.feed})"
+    if alert.entities:
+        fallback += ": " + ", ".join(alert.entities)
     return _fit(fallback, MAX_FALLBACK), _to_dicts(blocks)
 
 
@@ -214,7 +216,7 @@ def render_reply(reply: Reply) -> dict[str, Any]:
     lines = [reply.title, *(entry.text for entry in reply.entries[:5])]
     return {
         "response_type": "in_channel" if reply.public else "ephemeral",
-        "text": _fit(" · ".join(lines), MAX_FALLBACK),
+        "text": _fit(" · ".join(lines), MAX_FALLBACK) or "Redline",
         "blocks": _message(heading, reply.entries, reply.more),
         "unfurl_links": False,
         "unfurl_media": False,
@@ -250,16 +252,38 @@ def notify_error(destination: str, error: Exception) -> NotifyError:
         if status == 429:
             headers = {k.lower(): v for k, v in response.headers.items()}
             try:
-                retry_after = float(headers.get("retry-after", ""))
+                wait: float | None = float(headers.get("retry-after", ""))
             except (TypeError, ValueError):
-                retry_after = None
-            return NotifyError(destination, "slack: rate limited", status=429, retry_after=retry_after)
+                wait = None
+            return NotifyError(destination, "slack: rate limited", status=429, retry_after=wait)
         if status >= 500:
             return NotifyError(destination, f"slack: HTTP {status}", status=status)
         code = str(data.get("error") or "unknown_error")
         needed = f" (needs {data['needed']})" if data.get("needed") else ""
+        # A channel or token that is gone will not come back by retrying: report it as 404/403
+        # so the outbox dead-letters it at once and tells the admins.
+        status = _PERMANENT.get(code, status)
         return NotifyError(destination, f"slack: {code}{needed}", status=status)
     return NotifyError(destination, f"slack: {type(error).__name__}: {error}")
+
+
+_PERMANENT = {
+    "channel_not_found": 404,
+    "is_archived": 404,
+    "not_in_channel": 403,
+    "invalid_auth": 401,
+    "account_inactive": 401,
+    "token_revoked": 401,
+    "not_authed": 401,
+}
+
+
+@dataclass(slots=True)
+class _Channel:
+    """One channel's pacing: held while waiting and posting; when the last post ended."""
+
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    last: float = float("-inf")
 
 
 class SlackNotifier:
@@ -271,18 +295,11 @@ class SlackNotifier:
 
     prefix = "slack"
 
-    def __init__(
-        self,
-        client: WebClient,
-        *,
-        min_interval: float = 1.0,
-        sleep: Callable[[float], None] = time.sleep,
-    ) -> None:
+    def __init__(self, client: WebClient, *, min_interval: float = 1.0) -> None:
         self.client = client
         self.min_interval = min_interval
-        self._sleep = sleep
         self._lock = threading.Lock()
-        self._channels: dict[str, tuple[threading.Lock, list[float]]] = {}
+        self._channels: dict[str, _Channel] = {}
 
     def send(self, alert: Alert, destination: str) -> str | None:
         text, blocks = render_alert(alert)
@@ -297,11 +314,11 @@ class SlackNotifier:
     ) -> str | None:
         channel = channel_of(destination)
         with self._lock:
-            lock, last = self._channels.setdefault(channel, (threading.Lock(), [float("-inf")]))
-        with lock:
-            wait = last[0] + self.min_interval - time.monotonic()
+            pace = self._channels.setdefault(channel, _Channel())
+        with pace.lock:
+            wait = pace.last + self.min_interval - time.monotonic()
             if wait > 0:
-                self._sleep(wait)
+                time.sleep(wait)
             try:
                 response = self.client.chat_postMessage(
                     channel=channel,
@@ -314,6 +331,6 @@ class SlackNotifier:
             except (SlackClientError, OSError, HTTPException) as error:
                 raise notify_error(destination, error) from None
             finally:
-                last[0] = time.monotonic()
+                pace.last = time.monotonic()
         ts = response.get("ts")
         return str(ts) if ts else None
