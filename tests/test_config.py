@@ -129,12 +129,13 @@ def test_empty_configurations_are_valid(text: str) -> None:
 PROBLEMS = [
     (
         "colour: red\n",
-        "feeds.yaml:1: colour: unknown key; allowed: admins, defaults, digest, entities, feeds, reminders, routes",
+        "feeds.yaml:1: colour: unknown key; "
+        "allowed: admins, defaults, digest, entities, feeds, reminders, routes",
     ),
     (
         "defaults:\n  intervall: 5m\n",
         "feeds.yaml:2: defaults.intervall: unknown key (did you mean 'interval'?); "
-        "allowed: allow_private_networks, interval",
+        "allowed: allow_private_networks, delivery_attempts, interval, notify_failing_after",
     ),
     (
         "feeds:\n  - name: A\n    url: https://a.example/\n    enable: true\n",
@@ -257,7 +258,8 @@ PROBLEMS = [
     ),
     (
         "- name: A\n",
-        "feeds.yaml:1: must be a mapping with keys admins, defaults, digest, entities, feeds, reminders, routes; got a list",
+        "feeds.yaml:1: must be a mapping with keys "
+        "admins, defaults, digest, entities, feeds, reminders, routes; got a list",
     ),
 ]
 
