@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+from bot import metrics
 from bot.admin import Admin, AdminError
 from bot.config import parse_interval
 from bot.models import Entry, StoredItem
@@ -181,6 +182,10 @@ class CommandRunner:
 
     def run(self, text: str, caller: Caller) -> Reply:
         """Parse and run ``text``; every failure becomes a reply."""
+        with metrics.COMMAND_SECONDS.labels(caller.platform).time():
+            return self._run(text, caller)
+
+    def _run(self, text: str, caller: Caller) -> Reply:
         try:
             command = parse(text)
         except UsageError as error:

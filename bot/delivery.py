@@ -14,6 +14,7 @@ import threading
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
+from bot import metrics
 from bot.errors import NotifyError
 from bot.models import Delivery, Entry, Notice
 from bot.notifiers import Notifiers
@@ -33,6 +34,10 @@ def retry_delay(attempts: int, retry_after: float | None = None) -> float:
         return max(retry_after, 1.0)
     delay = min(BASE_DELAY * 4 ** max(attempts - 1, 0), MAX_DELAY)
     return float(delay * random.uniform(0.8, 1.2))  # noqa: S311 - jitter, not cryptography
+
+
+def _platform(destination: str) -> str:
+    return destination.split(":", 1)[0]
 
 
 class Deliverer:
@@ -79,6 +84,7 @@ class Deliverer:
             ref = notifier.send(delivery.alert, delivery.destination)
         except NotifyError as error:
             attempts = delivery.attempts + 1
+            metrics.ALERTS.labels(_platform(delivery.destination), "failed").inc()
             if error.status in PERMANENT:
                 self._mark_broken(delivery.destination, now)
                 self._dead(delivery, str(error), now)
@@ -96,10 +102,12 @@ class Deliverer:
             )
             return 0
         self.store.mark_sent(delivery.id, now=datetime.now(UTC), message_ref=ref)
+        metrics.ALERTS.labels(_platform(delivery.destination), "sent").inc()
         return 1
 
     def _dead(self, delivery: Delivery, error: str, now: datetime) -> None:
         self.store.mark_failed(delivery.id, error, retry_at=None, now=now)
+        metrics.ALERTS.labels(_platform(delivery.destination), "dead").inc()
         item = delivery.alert.item
         notice = Notice(
             "notice",

@@ -15,6 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from bot import metrics
 from bot.config import Settings
 from bot.deadlines import item_deadlines
 from bot.errors import FetchError, ParseError
@@ -111,9 +112,11 @@ class Poller:
         if not lock.acquire(blocking=False):
             return PollOutcome(feed.name, "skipped", error="a poll of this feed is running")
         try:
-            return self._poll(feed, now or datetime.now(UTC))
+            outcome = self._poll(feed, now or datetime.now(UTC))
         finally:
             lock.release()
+        metrics.POLLS.labels(outcome.status).inc()
+        return outcome
 
     def _lock_for(self, key: str) -> threading.Lock:
         with self._locks_guard:
@@ -145,7 +148,9 @@ class Poller:
         try:
             result = self._fetch(state.url, state.etag, state.last_modified)
         except FetchError as error:
+            metrics.FETCHES.labels(metrics.status_class(error.status)).inc()
             return self._fail(feed, state, error, now)
+        metrics.FETCHES.labels(metrics.status_class(result.status)).inc()
         if result.moved_to:
             log.warning(
                 "feed moved permanently feed=%s old=%s new=%s (update feeds.yaml)",
@@ -190,6 +195,10 @@ class Poller:
             next_poll_at=_not_before(result, parsed.ttl, now),
         )
         self._recovered(feed, state, now)
+        metrics.ITEMS_STORED.inc(saved.new)
+        for record in records:
+            for match in record.matches:
+                metrics.MATCHES.labels(match.entity).inc()
         if saved.deliveries and self._on_alert is not None:
             self._on_alert()
         log.info(

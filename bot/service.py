@@ -18,6 +18,9 @@ from pathlib import Path
 from types import FrameType, TracebackType
 from typing import Any
 
+from prometheus_client import make_wsgi_app
+
+from bot import metrics
 from bot.admin import Admin
 from bot.commands import CommandRunner
 from bot.config import Settings
@@ -25,6 +28,7 @@ from bot.delivery import Deliverer
 from bot.digest import Digester
 from bot.discord_app import build_discord
 from bot.fetcher import Fetcher
+from bot.metrics import StoreCollector
 from bot.notifiers import Notifier, Notifiers
 from bot.notifiers.terminal import TerminalNotifier
 from bot.pipeline import Poller, PollOutcome
@@ -93,6 +97,7 @@ class Service:
         self.reminder = Reminder(self.store, self.notifiers)
         self.digester = Digester(self.store, self.notifiers)
         self.http: HttpServer | None = None
+        self._collector: StoreCollector | None = None
         self.stop = threading.Event()
 
     @property
@@ -137,6 +142,8 @@ class Service:
         self.scheduler.shutdown(wait=True)
         if self.http is not None:
             self.http.close()
+        if self._collector is not None:
+            metrics.REGISTRY.unregister(self._collector)
         for integration in (self.slack, self.discord):
             if integration is not None:
                 integration.close()
@@ -182,7 +189,10 @@ class Service:
         self._worker.join(timeout=8)
 
     def _start_http(self, port: int | None, host: str) -> None:
-        routes: dict[str, WSGIApp] = {}
+        collector = StoreCollector(self.store)
+        metrics.REGISTRY.register(collector)
+        self._collector = collector
+        routes: dict[str, WSGIApp] = {"/metrics": make_wsgi_app(metrics.REGISTRY)}
         if self.slack is not None and self.slack.wsgi is not None:
             routes["/slack/events"] = self.slack.wsgi
         if self.discord is not None and self.discord.wsgi is not None:
@@ -190,7 +200,7 @@ class Service:
         try:
             self.http = HttpServer(build_app(routes, self.health), host=host, port=port or 0)
         except OSError as error:
-            if routes:
+            if "/slack/events" in routes or "/discord/interactions" in routes:
                 raise
             log.warning("http server not started port=%s error=%s", port, error)
             return

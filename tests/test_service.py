@@ -95,6 +95,15 @@ def test_alerts_reach_slack_and_discord_without_pinging_anyone(
     health = httpx.get(f"http://127.0.0.1:{svc.http.port}/healthz")
     assert health.status_code == 200
     assert health.json()["db"] == "ok"
+    # /metrics in Prometheus format
+    scraped = httpx.get(f"http://127.0.0.1:{svc.http.port}/metrics").text
+    assert 'redline_polls_total{status="ok"}' in scraped
+    assert 'redline_fetches_total{status_class="2xx"}' in scraped
+    assert 'redline_alerts_total{platform="slack",result="sent"}' in scraped
+    assert 'redline_matches_total{entity="Department of Defense"}' in scraped
+    assert "redline_outbox_depth 0.0" in scraped
+    assert 'redline_feed_failures{feed="News"} 0.0' in scraped
+    assert "redline_not_modified_ratio" in scraped
     # logs never show a secret
     logs = captured.getvalue()
     assert "redline running" in logs
@@ -133,6 +142,8 @@ def test_signed_slash_command_over_http(
     assert response.status_code == 200
     [reply] = slack.wait_for("response", timeout=10)
     assert "Redline status" in json.dumps(reply.params)
+    scraped = httpx.get(f"http://127.0.0.1:{svc.http.port}/metrics").text
+    assert 'redline_command_seconds_count{platform="slack"}' in scraped
     bad = httpx.post(
         f"http://127.0.0.1:{svc.http.port}/slack/events",
         content=body,
