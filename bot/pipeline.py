@@ -82,7 +82,9 @@ class Poller:
         self._admin_destinations = admin_destinations
         self._locks: dict[str, threading.Lock] = {}
         self._locks_guard = threading.Lock()
-        self._recent: dict[tuple[str, str | None, str | None], tuple[float, FetchResult]] = {}
+        self._recent: dict[
+            tuple[str, str | None, str | None], tuple[float, FetchResult, set[str]]
+        ] = {}
         self.configure(settings)
 
     def configure(self, settings: Settings) -> None:
@@ -122,19 +124,23 @@ class Poller:
         with self._locks_guard:
             return self._locks.setdefault(key, threading.Lock())
 
-    def _fetch(self, url: str, etag: str | None, last_modified: str | None) -> FetchResult:
-        """One request per URL and validators per cycle, even when several feeds share a URL:
-        a second feed polling the same URL within ``SHARED_FETCH_TTL`` reuses the answer."""
+    def _fetch(
+        self, feed: str, url: str, etag: str | None, last_modified: str | None
+    ) -> FetchResult:
+        """One request per URL per cycle, even when several feeds share a URL: another feed
+        polling the same URL (with the same validators) within ``SHARED_FETCH_TTL`` reuses the
+        answer, once. A feed never reuses an answer it has already had."""
         key = (url, etag, last_modified)
         with self._lock_for("url:" + url):
             cached = self._recent.get(key)
-            if cached and time.monotonic() - cached[0] < SHARED_FETCH_TTL:
+            if cached and time.monotonic() - cached[0] < SHARED_FETCH_TTL and feed not in cached[2]:
+                cached[2].add(feed)
                 return cached[1]
             result = self.fetcher.fetch(url, etag=etag, last_modified=last_modified)
             with self._locks_guard:
                 horizon = time.monotonic() - SHARED_FETCH_TTL
                 self._recent = {k: v for k, v in self._recent.items() if v[0] > horizon}
-                self._recent[key] = (time.monotonic(), result)
+                self._recent[key] = (time.monotonic(), result, {feed})
             return result
 
     def _poll(self, feed: Feed, now: datetime) -> PollOutcome:
@@ -146,7 +152,7 @@ class Poller:
             wait = f"next poll not before {state.next_poll_at:%Y-%m-%d %H:%M:%S} UTC"
             return PollOutcome(feed.name, "skipped", error=wait)
         try:
-            result = self._fetch(state.url, state.etag, state.last_modified)
+            result = self._fetch(feed.name, state.url, state.etag, state.last_modified)
         except FetchError as error:
             metrics.FETCHES.labels(metrics.status_class(error.status)).inc()
             return self._fail(feed, state, error, now)

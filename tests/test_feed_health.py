@@ -159,3 +159,13 @@ def test_disabled_feed_state_survives_config_reload(rig: tuple[Poller, Store, Fe
     store.record_failure(feed.name, "gone", now=NOW, disabled_reason="gone (HTTP 410)")
     poller.configure(replace(poller.settings, interval=300))
     assert poller.poll_feed(feed, now=NOW).status == "skipped"
+
+
+def test_a_feed_never_reuses_its_own_earlier_answer(
+    loopback: LoopbackServer, rig: tuple[Poller, Store, Feed]
+) -> None:
+    poller, _, feed = rig
+    loopback.route("/f.xml", lambda r: Response(200, rss(), {"Content-Type": "text/xml"}))
+    poller.poll_feed(feed, now=NOW)
+    poller.poll_feed(feed, now=NOW + timedelta(seconds=5))
+    assert len(loopback.requests_to("/f.xml")) == 2
