@@ -11,7 +11,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -30,6 +30,7 @@ from bot.models import (
     FetchResult,
     Item,
     Notice,
+    ParsedFeed,
     Record,
 )
 from bot.parser import parse_feed
@@ -74,8 +75,10 @@ class Poller:
         router: Callable[[Settings], Router] = lambda settings: terminal_only,
         on_alert: Callable[[], None] | None = None,
         admin_destinations: Callable[[], tuple[str, ...]] = tuple,
+        parse_pool: Executor | None = None,
     ) -> None:
         self.store = store
+        self._parse_pool = parse_pool
         self.fetcher = fetcher
         self._build_router = router
         self._on_alert = on_alert
@@ -176,7 +179,7 @@ class Poller:
             self._recovered(feed, state, now)
             return PollOutcome(feed.name, "not_modified")
         try:
-            parsed = parse_feed(result.body, content_type=result.content_type)
+            parsed = self._parse(result.body, result.content_type)
         except ParseError as error:
             return self._fail(feed, state, error, now)
         if parsed.error:
@@ -216,6 +219,13 @@ class Poller:
             saved.deliveries,
         )
         return PollOutcome(feed.name, "ok", new=saved.new, alerts=saved.deliveries)
+
+    def _parse(self, body: bytes, content_type: str | None) -> ParsedFeed:
+        """feedparser is pure Python and holds the GIL: with a process pool, parsing runs on
+        the other cores while this thread's siblings fetch, match and store."""
+        if self._parse_pool is None:
+            return parse_feed(body, content_type=content_type)
+        return self._parse_pool.submit(parse_feed, body, content_type=content_type).result()
 
     def _fail(
         self, feed: Feed, state: FeedState, error: FetchError | ParseError, now: datetime

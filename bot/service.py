@@ -39,6 +39,7 @@ from bot.scheduler import FeedScheduler
 from bot.server import DEFAULT_PORT, HttpServer, WSGIApp, build_app
 from bot.slack_app import build_slack
 from bot.store import Store
+from bot.workers import build_parse_pool
 
 log = logging.getLogger(__name__)
 
@@ -85,10 +86,12 @@ class Service:
             max_attempts=settings.delivery_attempts,
             admin_destinations=self.admin_destinations,
         )
+        self.parse_pool = build_parse_pool()
         self.poller = Poller(
             settings,
             self.store,
             self.fetcher,
+            parse_pool=self.parse_pool,
             router=lambda s: build_router(s, self.notifiers.prefixes),
             on_alert=self.deliverer.wake.set,
             admin_destinations=self.admin_destinations,
@@ -147,6 +150,8 @@ class Service:
         for integration in (self.slack, self.discord):
             if integration is not None:
                 integration.close()
+        if self.parse_pool is not None:
+            self.parse_pool.shutdown(wait=True, cancel_futures=True)
         self.fetcher.close()
         self.store.close()
 

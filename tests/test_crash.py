@@ -140,3 +140,43 @@ def test_sigterm_stops_within_ten_seconds(loopback: LoopbackServer, tmp_path: Pa
     assert time.monotonic() - sent < 10
     assert process.returncode == 0
     assert alerts(out)  # it was delivering
+
+
+@pytest.mark.timeout(60)
+def test_parse_workers_exit_when_redline_is_killed(
+    loopback: LoopbackServer, tmp_path: Path
+) -> None:
+    GrowingFeeds(loopback)
+    config, db = tmp_path / "feeds.yaml", tmp_path / "redline.db"
+    write_config(config, loopback)
+    process = start(config, db, "run")
+    time.sleep(3.0)  # long enough for polls to have started the parse workers
+    children = _children(process.pid)
+    assert children  # the parse workers (and multiprocessing's resource tracker)
+    process.send_signal(signal.SIGKILL)
+    process.communicate(timeout=30)  # returns only once no worker holds stdout open
+    deadline = time.monotonic() + 10
+    while any(_alive(pid) for pid in children) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(_alive(pid) for pid in children)
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
