@@ -91,14 +91,14 @@ class Admin:
 
     def _feeds_add(self, args: dict[str, str]) -> Edit:
         url = args["url"].strip("<>")  # Slack wraps links in angle brackets
-        name = args.get("name") or self._probe(url)
-        if not args.get("name"):
-            name = name or urlsplit(url).hostname or url
-        else:
-            self._probe(url)
+        title = self._probe(url)
+        name = args.get("name") or title or urlsplit(url).hostname or url
+        tags = [tag for tag in args.get("tags", "").split("\x1f") if tag]
 
         def change(doc: CommentedMap) -> None:
-            append_entry(doc, "feeds", {"name": name, "url": url})
+            append_entry(
+                doc, "feeds", {"name": name, "url": url, **({"tags": tags} if tags else {})}
+            )
 
         return change, f"Added feed {name} ({url}).", name
 
@@ -219,7 +219,12 @@ def _entry(settings: Settings, command: str, name: str) -> Any:
     if command.startswith("feeds"):
         for feed in settings.feeds:
             if feed.name.casefold() == wanted:
-                return {"name": feed.name, "url": feed.url, "enabled": feed.enabled}
+                return {
+                    "name": feed.name,
+                    "url": feed.url,
+                    "enabled": feed.enabled,
+                    "tags": list(feed.tags),
+                }
         return None
     for entity in settings.entities:
         if entity.name.casefold() == wanted:

@@ -2,33 +2,36 @@
 
 Exit codes: 0 success, 1 the work ran but failed (e.g. every feed failed), 2 bad input
 (usage, configuration, a file that is not a feed). Errors are one line on stderr, never a
-traceback.
+traceback. The handlers live in bot/cli_commands.py and bot/cli_admin.py.
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
-import getpass
-import json
-import os
 import sys
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from bot import __version__
-from bot.config import Settings, load_config, parse_interval
+from bot.cli_admin import (
+    cmd_chat,
+    cmd_discord_register,
+    cmd_export,
+    cmd_feeds_export,
+    cmd_feeds_import,
+)
+from bot.cli_commands import (
+    DEFAULT_DB,
+    UsageError,
+    cmd_check,
+    cmd_config_check,
+    cmd_digest,
+    cmd_poll,
+    cmd_run,
+    cmd_search,
+)
 from bot.errors import ConfigError, RedlineError
 from bot.log import setup_logging
-
-if TYPE_CHECKING:
-    from bot.commands import CommandRunner
-    from bot.pipeline import Checked
-    from bot.store import Store
-
-DEFAULT_DB = Path("storage") / "redline.db"
 
 EXAMPLES = """\
 examples:
@@ -38,258 +41,6 @@ examples:
   redline search '"supply chain risk"' --entity Anthropic --since 7d
   redline config check feeds.yaml
 """
-
-
-class _UsageError(RedlineError):
-    """Bad command-line input: exit 2 with the message."""
-
-
-def _config_path(args: argparse.Namespace) -> Path:
-    return Path(args.config or os.environ.get("REDLINE_CONFIG") or "feeds.yaml")
-
-
-def _db_path(args: argparse.Namespace) -> Path:
-    return Path(args.db or os.environ.get("REDLINE_DB") or DEFAULT_DB)
-
-
-def _since(text: str | None) -> datetime | None:
-    if not text:
-        return None
-    try:
-        return datetime.now(UTC) - timedelta(seconds=parse_interval(text))
-    except ValueError as error:
-        raise _UsageError(f"--since: {error}") from None
-
-
-# -- commands ----------------------------------------------------------------------------------
-
-
-def cmd_run(args: argparse.Namespace) -> int:
-    from bot.service import Service
-
-    settings = load_config(_config_path(args))
-    with Service(settings, _db_path(args), config_path=_config_path(args)) as service:
-        service.run_until_stopped()
-    return 0
-
-
-def cmd_poll(args: argparse.Namespace) -> int:
-    from bot.service import Service
-
-    if not args.once:
-        raise _UsageError("poll needs --once (use `redline run` to keep polling)")
-    settings = load_config(_config_path(args))
-    with Service(settings, _db_path(args), config_path=None) as service:
-        outcomes = service.poll_once()
-    failed = [o for o in outcomes if o.status == "failed"]
-    for outcome in failed:
-        print(f"redline: {outcome.feed}: {outcome.error}", file=sys.stderr)
-    if outcomes and len(failed) == len(outcomes):
-        return 1
-    return 0
-
-
-def cmd_check(args: argparse.Namespace) -> int:
-    from bot.models import Alert
-    from bot.notifiers.terminal import format_alert
-    from bot.pipeline import check_feed
-
-    settings = load_config(_config_path(args))
-    checked = check_feed(_read_feed(args.feed, settings), settings, now=datetime.now(UTC))
-    if args.json:
-        print(json.dumps([_check_json(c) for c in checked], indent=2, ensure_ascii=False))
-        return 0
-    for result in checked:
-        if result.alert:
-            alert = Alert("check", result.item, result.matches, result.deadlines)
-            print(format_alert(alert) + "\n")
-        else:
-            print(f"○ {result.item.title} (no watched entity)\n")
-    alerts = sum(1 for result in checked if result.alert)
-    print(f"{len(checked)} items, {alerts} would alert")
-    return 0
-
-
-def _read_feed(feed: str, settings: Settings) -> bytes:
-    """A feed URL is fetched with the poller's guards; anything else is a local file."""
-    if feed.startswith(("http://", "https://")):
-        from bot.fetcher import Fetcher
-
-        with Fetcher(allow_private_networks=settings.allow_private_networks) as fetcher:
-            body = fetcher.fetch(feed).body
-        return body or b""
-    try:
-        return Path(feed).read_bytes()
-    except OSError as error:
-        raise _UsageError(f"{feed}: {error.strerror or error}") from None
-
-
-def _check_json(checked: Checked) -> dict[str, Any]:
-    item = checked.item
-    return {
-        "title": item.title,
-        "link": item.link,
-        "published": item.published.isoformat().replace("+00:00", "Z") if item.published else None,
-        "entities": sorted(match.entity for match in checked.matches),
-        "deadlines": [
-            {"date": deadline.date.isoformat(), "text": deadline.text}
-            for deadline in sorted(checked.deadlines, key=lambda d: (d.date, d.text))
-        ],
-        "alert": checked.alert,
-    }
-
-
-def cmd_search(args: argparse.Namespace) -> int:
-    from bot.store import Store
-
-    if args.limit < 1:
-        raise _UsageError("--limit must be at least 1")
-    store = Store(_db_path(args))
-    try:
-        results = store.search(
-            args.query, entity=args.entity, since=_since(args.since), limit=args.limit
-        )
-    finally:
-        store.close()
-    for found in results:
-        entities = f"  [{', '.join(found.entities)}]" if found.entities else ""
-        print(f"{found.published:%Y-%m-%d}  {found.feed}  {found.title}{entities}")
-        if found.link:
-            print(f"            {found.link}")
-    if not results:
-        print("no matching items")
-    return 0
-
-
-def cmd_digest(args: argparse.Namespace) -> int:
-    from bot.digest import build_digest
-    from bot.notifiers.terminal import format_notice
-    from bot.store import Store
-
-    settings = load_config(_config_path(args))
-    try:
-        since = timedelta(seconds=parse_interval(args.since))
-    except ValueError as error:
-        raise _UsageError(f"--since: {error}") from None
-    store = Store(_db_path(args))
-    try:
-        notice = build_digest(
-            store, now=datetime.now(UTC), since=since, days_ahead=settings.digest.days_ahead
-        )
-    finally:
-        store.close()
-    print(format_notice(notice) if notice else "nothing matched in that time, no deadlines ahead")
-    return 0
-
-
-def _runner(args: argparse.Namespace) -> tuple[CommandRunner, Store]:
-    """The chat commands' runner, over this shell's config and store (same code, same audit)."""
-    from bot.admin import Admin
-    from bot.commands import CommandRunner
-    from bot.query import Queries
-    from bot.store import Store
-
-    path = _config_path(args)
-    current = [load_config(path)]
-    store = Store(_db_path(args))
-    queries = Queries(store, lambda: current[0])
-    admin = Admin(
-        store, path, settings=lambda: current[0], on_change=lambda s: current.__setitem__(0, s)
-    )
-    return CommandRunner(queries, admin), store
-
-
-def cmd_chat(args: argparse.Namespace) -> int:
-    """`redline status`, `redline feeds …`, `redline watch …`: the slash commands at a shell."""
-    from bot.commands import Caller
-
-    sub = getattr(args, "subcommand", None)
-    if args.command == "feeds" and sub == "list":
-        sub = None  # `/redline feeds` lists them
-    words = [args.command, *([sub] if sub else []), *(getattr(args, "words", None) or [])]
-    text = " ".join(_quote(w) for w in words)
-    runner, store = _runner(args)
-    try:
-        reply = runner.run(text, Caller("cli", getpass.getuser(), is_admin=True))
-    finally:
-        store.close()
-    print(reply.title)
-    for entry in reply.entries:
-        print(f"  {entry.text}")
-        if entry.detail:
-            print(f"      {entry.detail}")
-        if entry.url:
-            print(f"      {entry.url}")
-    if reply.more:
-        print(f"  … {reply.more} more")
-    return 0 if reply.ok else 1
-
-
-def _quote(word: str) -> str:
-    return f'"{word}"' if " " in word and not set(word) & set('",') else word
-
-
-def cmd_export(args: argparse.Namespace) -> int:
-    """Matched items since AGE as CSV or JSON, for analysts."""
-    from bot.store import Store
-
-    since = _since(args.since) or datetime.now(UTC) - timedelta(days=30)
-    store = Store(_db_path(args))
-    try:
-        rows = store.export_matched(since)
-    finally:
-        store.close()
-    if args.format == "json":
-        print(json.dumps(rows, indent=2, ensure_ascii=False))
-        return 0
-    writer = csv.DictWriter(sys.stdout, fieldnames=EXPORT_FIELDS, lineterminator="\n")
-    writer.writeheader()
-    for row in rows:
-        writer.writerow(
-            {
-                **row,
-                "entities": "; ".join(row["entities"]),
-                "deadlines": "; ".join(row["deadlines"]),
-            }
-        )
-    return 0
-
-
-EXPORT_FIELDS = ["id", "feed", "published", "title", "link", "entities", "deadlines", "summary"]
-
-
-def cmd_discord_register(args: argparse.Namespace) -> int:
-    """Register /redline with Discord (a bulk overwrite: running it again changes nothing)."""
-    from bot.discord_app import DEFAULT_API_URL, register_commands
-
-    missing = [n for n in ("DISCORD_APPLICATION_ID", "DISCORD_BOT_TOKEN") if not os.environ.get(n)]
-    if missing:
-        raise _UsageError(f"set {' and '.join(missing)} first")
-    count = register_commands(
-        application_id=os.environ["DISCORD_APPLICATION_ID"],
-        bot_token=os.environ["DISCORD_BOT_TOKEN"],
-        api_url=os.environ.get("REDLINE_DISCORD_API_URL") or DEFAULT_API_URL,
-        guild_id=args.guild,
-    )
-    where = f"guild {args.guild}" if args.guild else "every server (global; may take an hour)"
-    print(f"registered {count} command(s) for {where}")
-    return 0
-
-
-def cmd_config_check(args: argparse.Namespace) -> int:
-    path = Path(args.file) if args.file else _config_path(args)
-    settings = load_config(path)
-    print(summarise(path, settings))
-    return 0
-
-
-def summarise(path: Path, settings: Settings) -> str:
-    enabled = sum(1 for feed in settings.feeds if feed.enabled)
-    aliases = sum(len(entity.aliases) for entity in settings.entities)
-    return (
-        f"{path}: OK: {len(settings.feeds)} feeds ({enabled} enabled), "
-        f"{len(settings.entities)} entities ({aliases} aliases)"
-    )
 
 
 # -- argument parsing --------------------------------------------------------------------------
@@ -377,6 +128,25 @@ def build_parser() -> argparse.ArgumentParser:
         )
         sub.add_argument("words", nargs="*", metavar="ARG")
         sub.set_defaults(handler=cmd_chat, subcommand=name)
+    feeds_import = feeds_commands.add_parser(
+        "import",
+        parents=[common],
+        help="add the feeds of an OPML file (Feedly, Inoreader, Miniflux …): FILE.opml",
+        description="add every new feed of an OPML file, checked and audited like `feeds add`",
+        epilog="example:\n  redline feeds import feedly-subscriptions.opml",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    feeds_import.add_argument("file", metavar="FILE.opml", help="an OPML export of a feed reader")
+    feeds_import.set_defaults(handler=cmd_feeds_import)
+    feeds_export = feeds_commands.add_parser(
+        "export",
+        parents=[common],
+        help="print the feeds as OPML 2.0, for other feed readers",
+        description="print the feeds as OPML 2.0, for other feed readers",
+        epilog="example:\n  redline feeds export > redline.opml",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    feeds_export.set_defaults(handler=cmd_feeds_export)
     watch = add("watch", "edit the watchlist (audited)", "redline watch add 'Scale AI, Scale'")
     watch_commands = watch.add_subparsers(dest="watch_command", metavar="SUBCOMMAND")
     for name, help_text, example in (
@@ -437,7 +207,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         for problem in error.problems:
             print(f"redline: {problem}", file=sys.stderr)
         return 2
-    except (_UsageError, RedlineError) as error:
+    except (UsageError, RedlineError) as error:
         print(f"redline: error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -74,7 +74,7 @@ _WIDE_STARTS = tuple(prefix for prefix, _ in _SNIFFED)
 _BOMS = (codecs.BOM_UTF32_BE, codecs.BOM_UTF32_LE, codecs.BOM_UTF16_BE, codecs.BOM_UTF16_LE)
 
 
-def _strip_declarations(data: bytes) -> bytes:
+def strip_declarations(data: bytes) -> bytes:
     """Remove every DOCTYPE (internal subset included) and ENTITY declaration from the prolog.
 
     Removed lines are kept as newlines so feedparser's error line numbers still match the feed.
@@ -110,7 +110,7 @@ def _fix_charref(m: re.Match[bytes]) -> bytes:
 
 def _defuse_ascii(data: bytes) -> tuple[bytes, bool]:
     """Strip declarations and neutralise bad charrefs; say whether a charref was replaced."""
-    data = _strip_declarations(data)
+    data = strip_declarations(data)
     fixed, n = _BIG_CHARREF.subn(_fix_charref, data)
     return fixed, n > 0 and fixed != data
 
