@@ -50,7 +50,7 @@ class Admin:
         self.config_path = config_path
         self._settings = settings
         self._on_change = on_change
-        self._fetcher = fetcher
+        self.fetcher = fetcher
 
     def apply(self, name: str, args: dict[str, str], caller: Caller) -> str:
         """Run one admin command for ``caller``; returns the confirmation, raises AdminError."""
@@ -72,7 +72,9 @@ class Admin:
             raise AdminError(reason) from None
         self._on_change(settings)
         if name == "feeds resume":
-            self.store.enable_feed(args["name"])
+            resumed = settings.feed(args["name"])
+            if resumed is not None:
+                self.store.enable_feed(resumed.name)
         self._audit(
             caller,
             name,
@@ -105,14 +107,14 @@ class Admin:
     def _probe(self, url: str) -> str:
         """Fetch and parse ``url`` with the poller's guards; returns the feed's title."""
         settings = self._settings()
-        fetcher = self._fetcher or Fetcher(allow_private_networks=settings.allow_private_networks)
+        fetcher = self.fetcher or Fetcher(allow_private_networks=settings.allow_private_networks)
         try:
             body = fetcher.fetch(url).body or b""
             parsed = parse_feed(body)
         except (FetchError, ParseError) as error:
             raise AdminError(f"Not added: {error}") from None
         finally:
-            if self._fetcher is None:
+            if self.fetcher is None:
                 fetcher.close()
         return " ".join(parsed.title.split())[:80]
 

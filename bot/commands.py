@@ -13,6 +13,7 @@ import shlex
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from urllib.parse import urlsplit
 
 from bot import metrics
 from bot.admin import Admin, AdminError
@@ -82,16 +83,13 @@ class Command:
 
 def parse(text: str) -> Command:
     """Parse the text after ``/redline``; raises UsageError."""
-    public = False
     words = text.split()
-    if "--share" in words:
-        public = True
-        words = [w for w in words if w != "--share"]
+    public = "--share" in words
+    words = [w for w in words if w != "--share"]
     if not words:
         return Command("help", public=public)
     head = words[0].lower()
-    rest = text.split(None, 1)[1] if len(text.split(None, 1)) > 1 else ""
-    rest = " ".join(w for w in rest.split() if w != "--share")
+    rest = " ".join(words[1:])
     if head in ("feeds", "watch") and len(words) > 1 and f"{head} {words[1].lower()}" in USAGE:
         name = f"{head} {words[1].lower()}"
         return Command(name, _admin_args(name, rest.split(None, 1)[1:]), public)
@@ -136,6 +134,8 @@ def _admin_args(name: str, rest: list[str]) -> dict[str, str]:
     if name in ("feeds remove", "feeds pause", "feeds resume", "watch remove"):
         return {"name": text.strip('"')}
     parts = _names(text)
+    if not parts:
+        raise UsageError(f"{name} needs a name", name)
     if name == "watch alias" and len(parts) == 1 and len(text.split()) == 2:
         parts = text.split()  # "watch alias Anthropic Claude"
     if name == "watch alias" and len(parts) != 2:
@@ -261,7 +261,7 @@ class CommandRunner:
                 facts.append(f"last error: {state.last_error}")
             if feed.next_poll:
                 facts.append(f"next poll {feed.next_poll:%H:%M} UTC")
-            entries.append(Entry(feed.name, feed.url, " · ".join(facts)))
+            entries.append(Entry(feed.name, _shown_url(feed.url), " · ".join(facts)))
         return _limit(f"Feeds: {len(entries)}", entries, cap=40)
 
     def _status(self, args: dict[str, str]) -> Reply:
@@ -287,6 +287,15 @@ class CommandRunner:
     def _admin(self, command: Command, caller: Caller) -> Reply:
         message = self.admin.apply(command.name, command.args, caller)
         return Reply(message)
+
+
+def _shown_url(url: str) -> str:
+    """A feed URL fit to show anyone: no query string or user info (they may carry a key)."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if parts.port:
+        host += f":{parts.port}"
+    return f"{parts.scheme}://{host}{parts.path}" + ("?…" if parts.query else "")
 
 
 def _usage_reply(message: str, usage: str) -> Reply:

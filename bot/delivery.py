@@ -62,32 +62,44 @@ class Deliverer:
     def deliver_due(self, *, now: datetime | None = None) -> int:
         """Deliver everything due, until done or stopped; returns how many alerts were sent."""
         sent = 0
+        paused: set[str] = set()  # destinations that asked us to wait (429): skipped this pass
         while not self.stop.is_set():
             moment = now or datetime.now(UTC)
-            batch = self.store.pending_deliveries(now=moment, limit=50)
+            batch = [
+                d
+                for d in self.store.pending_deliveries(now=moment, limit=50)
+                if d.destination not in paused
+            ]
             for delivery in batch:
                 if self.stop.is_set():
                     break
-                sent += self._deliver(delivery, moment)
+                if delivery.destination not in paused:
+                    sent += self._deliver(delivery, now, paused)
             notices = self._send_notices(moment)
             if not batch and not notices:
                 break
         return sent
 
-    def _deliver(self, delivery: Delivery, now: datetime) -> int:
+    def _deliver(self, delivery: Delivery, clock: datetime | None, paused: set[str]) -> int:
+        """Send one delivery. Retry times count from when the failure happened (``clock`` is
+        only given by tests), so a slow pass never makes a retry due early."""
+        now = clock or datetime.now(UTC)
         notifier = self.notifiers.for_destination(delivery.destination)
         if notifier is None or delivery.destination in self._broken:
             why = "destination broken" if notifier else "no notifier configured"
-            self._dead(delivery, f"{why} for {delivery.destination}", now)
+            # A broken destination was reported once when it broke; don't repeat per alert.
+            self._dead(delivery, f"{why} for {delivery.destination}", now, notify=notifier is None)
             return 0
         try:
             ref = notifier.send(delivery.alert, delivery.destination)
         except NotifyError as error:
             attempts = delivery.attempts + 1
             metrics.ALERTS.labels(_platform(delivery.destination), "failed").inc()
+            if error.retry_after is not None:
+                paused.add(delivery.destination)
             if error.status in PERMANENT:
                 self._mark_broken(delivery.destination, now)
-                self._dead(delivery, str(error), now)
+                self._dead(delivery, str(error), now, notify=False)
             elif attempts >= self.max_attempts:
                 self._dead(delivery, str(error), now)
             else:
@@ -105,9 +117,15 @@ class Deliverer:
         metrics.ALERTS.labels(_platform(delivery.destination), "sent").inc()
         return 1
 
-    def _dead(self, delivery: Delivery, error: str, now: datetime) -> None:
+    def reset_broken(self) -> None:
+        """Forget broken destinations (the configuration changed: a webhook may be fixed)."""
+        self._broken.clear()
+
+    def _dead(self, delivery: Delivery, error: str, now: datetime, *, notify: bool = True) -> None:
         self.store.mark_failed(delivery.id, error, retry_at=None, now=now)
         metrics.ALERTS.labels(_platform(delivery.destination), "dead").inc()
+        if not notify:
+            return
         item = delivery.alert.item
         notice = Notice(
             "notice",

@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from collections.abc import Collection
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from bot.config import Settings
@@ -29,6 +29,7 @@ def build_digest(
     since: timedelta = timedelta(hours=24),
     days_ahead: int = 7,
     route: Route | None = None,
+    today: date | None = None,
 ) -> Notice | None:
     """The digest for one route (all items without one); None when there is nothing to say."""
     items = [i for i in store.matched_since(now - since) if _wanted(i, route)]
@@ -37,7 +38,7 @@ def build_digest(
         for entity in item.entities:
             if route is None or not route.entities or _casefold_in(entity, route.entities):
                 by_entity[entity].append(item)
-    today = now.date()
+    today = today or now.date()  # the reader's date: deadlines before it have passed
     deadlines = [
         g
         for g in store.upcoming_deadlines(today, today + timedelta(days=days_ahead))
@@ -82,7 +83,9 @@ class Digester:
         for destination, route in self._destinations(settings):
             if self.store.digest_sent(destination, local.date()):
                 continue
-            notice = build_digest(self.store, now=now, days_ahead=policy.days_ahead, route=route)
+            notice = build_digest(
+                self.store, now=now, days_ahead=policy.days_ahead, route=route, today=local.date()
+            )
             notifier = self.notifiers.for_destination(destination)
             if notice is not None and notifier is not None:
                 try:

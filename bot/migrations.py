@@ -146,22 +146,44 @@ MIGRATIONS: tuple[str, ...] = (INITIAL, AUDIT, REMINDERS, NOTICES)
 
 
 def migrate(conn: sqlite3.Connection) -> int:
-    """Bring the schema up to date; returns the resulting version. Refuses a newer schema."""
-    (version,) = conn.execute("PRAGMA user_version").fetchone()
-    if version > len(MIGRATIONS):
-        raise RuntimeError(
-            f"database schema version {version} is newer than this Redline "
-            f"(knows {len(MIGRATIONS)}); upgrade Redline"
-        )
-    for number, migration in enumerate(MIGRATIONS[version:], start=version + 1):
+    """Bring the schema up to date; returns the resulting version. Refuses a newer schema.
+
+    The version is read inside the write transaction, so two processes opening a new database
+    at once apply each migration exactly once.
+    """
+    while True:
+        conn.execute("BEGIN IMMEDIATE")
         try:
-            # executescript() commits any transaction opened outside it, so the script opens
-            # and commits its own: the schema change and the version bump land together.
-            conn.executescript(
-                f"BEGIN IMMEDIATE;\n{migration}\nPRAGMA user_version = {number};\nCOMMIT;"
-            )
+            (version,) = conn.execute("PRAGMA user_version").fetchone()
+            if version > len(MIGRATIONS):
+                raise RuntimeError(
+                    f"database schema version {version} is newer than this Redline "
+                    f"(knows {len(MIGRATIONS)}); upgrade Redline"
+                )
+            if version == len(MIGRATIONS):
+                conn.execute("COMMIT")
+                return int(version)
+            for statement in _statements(MIGRATIONS[version]):
+                conn.execute(statement)
+            conn.execute(f"PRAGMA user_version = {version + 1}")
+            conn.execute("COMMIT")
         except BaseException:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             raise
-    return len(MIGRATIONS)
+
+
+def _statements(script: str) -> list[str]:
+    """Split a script into statements (triggers contain semicolons; sqlite3 knows when a
+    statement is complete). executescript() can't be used: it commits the open transaction."""
+    statements: list[str] = []
+    pending = ""
+    for line in script.splitlines(keepends=True):
+        pending += line
+        if sqlite3.complete_statement(pending):
+            if pending.strip():
+                statements.append(pending.strip())
+            pending = ""
+    if pending.strip():
+        statements.append(pending.strip())
+    return statements

@@ -11,7 +11,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import Executor, ThreadPoolExecutor
+from concurrent.futures import BrokenExecutor, Executor, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -35,6 +35,7 @@ from bot.models import (
 )
 from bot.parser import parse_feed
 from bot.store import Store
+from bot.workers import build_parse_pool
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +80,7 @@ class Poller:
     ) -> None:
         self.store = store
         self._parse_pool = parse_pool
+        self.stopping = False  # set at shutdown: failures of polls cut short are not recorded
         self.fetcher = fetcher
         self._build_router = router
         self._on_alert = on_alert
@@ -223,9 +225,19 @@ class Poller:
     def _parse(self, body: bytes, content_type: str | None) -> ParsedFeed:
         """feedparser is pure Python and holds the GIL: with a process pool, parsing runs on
         the other cores while this thread's siblings fetch, match and store."""
-        if self._parse_pool is None:
+        pool = self._parse_pool
+        if pool is None:
             return parse_feed(body, content_type=content_type)
-        return self._parse_pool.submit(parse_feed, body, content_type=content_type).result()
+        try:
+            return pool.submit(parse_feed, body, content_type=content_type).result()
+        except BrokenExecutor:
+            # A worker died (the OOM killer, a signal): parse here, and start a fresh pool.
+            log.error("parse worker pool broke; restarting it")
+            with self._locks_guard:
+                if self._parse_pool is pool:
+                    self._parse_pool = build_parse_pool()
+                    pool.shutdown(wait=False, cancel_futures=True)
+            return parse_feed(body, content_type=content_type)
 
     def _fail(
         self, feed: Feed, state: FeedState, error: FetchError | ParseError, now: datetime
@@ -233,6 +245,8 @@ class Poller:
         """Record the failure, back off (interval × 2ⁿ up to a day, or longer if the server
         asked), and tell the admins once when the feed has failed for too long."""
         message = str(error)
+        if self.stopping:
+            return PollOutcome(feed.name, "skipped", error=f"stopping: {message}")
         status = error.status if isinstance(error, FetchError) else None
         retry_after = (error.retry_after if isinstance(error, FetchError) else None) or 0.0
         disabled = "gone (HTTP 410): remove the feed or change its URL" if status == 410 else None

@@ -65,12 +65,19 @@ class Reminder:
                 continue  # passed (in the reminders' time zone)
             first_seen = min(source.seen or source.published for source in group.sources)
             threads = self.store.alert_threads([source.key for source in group.sources])
-            for offset in policy.before:
-                due = moment(group.date, policy) - timedelta(seconds=offset)
-                if due > now or due < first_seen:
-                    continue
+            due = [
+                offset
+                for offset in sorted(policy.before)  # the most recent reminder time first
+                if first_seen <= moment(group.date, policy) - timedelta(seconds=offset) <= now
+            ]
+            for position, offset in enumerate(due):
+                # After downtime only the latest due reminder is sent ("today", not also
+                # "in 1 day"); the earlier ones are recorded as skipped so they never go out.
+                status = "pending" if position == 0 else "skipped"
                 for destination, thread in threads.items():
-                    self.store.claim_reminder(group.key, offset, destination, thread, now=now)
+                    self.store.claim_reminder(
+                        group.key, offset, destination, thread, now=now, status=status
+                    )
 
     def send_pending(self, *, now: datetime) -> int:
         sent = 0

@@ -43,8 +43,10 @@ class FeedScheduler:
         config_path: Path | None = None,
         workers: int = 8,
         reload_every: float = RELOAD_EVERY,
+        apply: Callable[[Settings], None] | None = None,
     ) -> None:
         self.poller = poller
+        self._apply = apply
         self.config_path = config_path
         self.reload_every = reload_every
         self._config_digest = _digest(config_path) if config_path else None
@@ -109,6 +111,7 @@ class FeedScheduler:
                     trigger,
                     args=[feed],
                     id=job_id,
+                    replace_existing=True,
                     next_run_time=now + timedelta(seconds=0.05 * (index % 200)),
                     misfire_grace_time=max(int(feed.interval), 1),
                 )
@@ -137,8 +140,11 @@ class FeedScheduler:
                 log.error("config edit refused, keeping the running config: %s", problem)
             return False
         self.last_reload_error = None
-        self.poller.configure(settings)
-        self.sync(settings)
+        if self._apply is not None:
+            self._apply(settings)  # the service's one place that applies a configuration
+        else:
+            self.poller.configure(settings)
+            self.sync(settings)
         log.info(
             "config reloaded feeds=%d entities=%d", len(settings.feeds), len(settings.entities)
         )

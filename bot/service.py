@@ -68,14 +68,14 @@ class Service:
             next_polls=lambda: self.scheduler.feed_jobs(),
             started_at=self.started_at,
         )
-        admin = Admin(
+        self.admin = Admin(
             self.store,
             config_path,
             settings=lambda: self.settings,
             on_change=self.apply,
             fetcher=self.fetcher,
         )
-        self.runner = CommandRunner(queries, admin)
+        self.runner = CommandRunner(queries, self.admin)
         self.slack = build_slack(env, self.runner, lambda: self.settings.admins)
         self.discord = build_discord(env, self.runner, lambda: self.settings.admins, self._webhook)
         chat: list[Notifier] = [x.notifier for x in (self.slack, self.discord) if x is not None]
@@ -96,7 +96,9 @@ class Service:
             on_alert=self.deliverer.wake.set,
             admin_destinations=self.admin_destinations,
         )
-        self.scheduler = FeedScheduler(self.poller, config_path=config_path)
+        self.scheduler = FeedScheduler(self.poller, config_path=config_path, apply=self.apply)
+        self._apply_lock = threading.Lock()
+        self._retired: list[Fetcher] = []
         self.reminder = Reminder(self.store, self.notifiers)
         self.digester = Digester(self.store, self.notifiers)
         self.http: HttpServer | None = None
@@ -109,10 +111,20 @@ class Service:
         return self.poller.settings
 
     def apply(self, settings: Settings) -> None:
-        """A new configuration (an admin edit): matching, routes and schedule follow at once."""
-        self.poller.configure(settings)
-        if self.scheduler.running:
-            self.scheduler.sync(settings)
+        """A new configuration (a hot reload or an admin edit): matching, routes, schedule,
+        the address guard and delivery limits all follow at once, one change at a time."""
+        with self._apply_lock:
+            previous = self.poller.settings
+            if settings.allow_private_networks != previous.allow_private_networks:
+                self._retired.append(self.fetcher)  # polls in flight finish with it
+                self.fetcher = Fetcher(allow_private_networks=settings.allow_private_networks)
+                self.poller.fetcher = self.fetcher
+                self.admin.fetcher = self.fetcher
+            self.poller.configure(settings)
+            self.deliverer.max_attempts = settings.delivery_attempts
+            self.deliverer.reset_broken()
+            if self.scheduler.running:
+                self.scheduler.sync(settings)
 
     def admin_destinations(self) -> tuple[str, ...]:
         """Where admin notices go: admins.notify, else the terminal (and the log)."""
@@ -152,7 +164,8 @@ class Service:
                 integration.close()
         if self.parse_pool is not None:
             self.parse_pool.shutdown(wait=True, cancel_futures=True)
-        self.fetcher.close()
+        for fetcher in (*self._retired, self.fetcher):
+            fetcher.close()
         self.store.close()
 
     def poll_once(self) -> list[PollOutcome]:
@@ -188,6 +201,7 @@ class Service:
         self.start(port=int(self.environ.get("REDLINE_PORT") or DEFAULT_PORT))
         self.stop.wait()
         log.info("stopping")
+        self.poller.stopping = True
         self.deliverer.stop.set()
         self.deliverer.wake.set()
         self.scheduler.shutdown(wait=False)

@@ -12,6 +12,7 @@ import json
 import re
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -38,6 +39,7 @@ from bot.models import (
 )
 
 BUSY_TIMEOUT_MS = 5000
+SEARCH_WINDOW = 5  # candidates per result a search or `latest` looks at, newest stored first
 _FTS_TOKEN = re.compile(r"\w+\*?", re.UNICODE)
 _FTS_PHRASE = re.compile(r'"([^"]*)"')
 
@@ -108,10 +110,12 @@ class Store:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._local = threading.local()
-        self._connections: list[sqlite3.Connection] = []
+        # Each thread gets its own connection; those of threads that have ended are closed
+        # when the next one opens (sqlite3 connections can't be weakly referenced).
+        self._connections: dict[threading.Thread, sqlite3.Connection] = {}
         self._lock = threading.Lock()
         db = self._db()
-        db.execute("PRAGMA journal_mode = WAL")
+        _enable_wal(db.conn)
         migrate(db.conn)
 
     # -- connections -------------------------------------------------------------------------
@@ -128,7 +132,9 @@ class Store:
             db = sqlite_utils.Database(conn)
             self._local.db = db
             with self._lock:
-                self._connections.append(conn)
+                for thread in [t for t in self._connections if not t.is_alive()]:
+                    self._connections.pop(thread).close()
+                self._connections[threading.current_thread()] = conn
         return db
 
     @contextmanager
@@ -152,10 +158,15 @@ class Store:
 
     def close(self) -> None:
         with self._lock:
-            for conn in self._connections:
+            for conn in self._connections.values():
                 conn.close()
             self._connections.clear()
         self._local = threading.local()
+
+    def connection_count(self) -> int:
+        """Open connections (one per live thread that used the store)."""
+        with self._lock:
+            return len(self._connections)
 
     # -- feed state --------------------------------------------------------------------------
 
@@ -166,7 +177,8 @@ class Store:
                 "INSERT INTO feeds (name, config_url, url) VALUES (?, ?, ?) "
                 "ON CONFLICT (name) DO UPDATE SET config_url = excluded.config_url, "
                 "url = excluded.url, etag = NULL, last_modified = NULL, failures = 0, "
-                "next_poll_at = NULL, disabled_reason = NULL "
+                "next_poll_at = NULL, disabled_reason = NULL, first_polled_at = NULL, "
+                "failing_since = NULL, failure_notified = 0 "
                 "WHERE feeds.config_url != excluded.config_url",
                 (name, config_url, config_url),
             )
@@ -354,7 +366,9 @@ class Store:
         return tuple(Deadline(date.fromisoformat(r["due_on"]), r["text"]) for r in rows)
 
     def count_items(self) -> int:
-        return int(self._db().execute("SELECT count(*) FROM items").fetchone()[0])
+        """Items stored. Items are never deleted and rowids never reused, so the largest rowid
+        is the count, read from the end of the primary key instead of a full scan."""
+        return int(self._db().execute("SELECT coalesce(max(id), 0) FROM items").fetchone()[0])
 
     # -- queries -----------------------------------------------------------------------------
 
@@ -366,7 +380,12 @@ class Store:
         since: datetime | None = None,
         limit: int = 10,
     ) -> list[StoredItem]:
-        """Full-text search, newest published first. Any text is safe; no words find nothing."""
+        """Full-text search, newest first. Any text is safe; text with no words finds nothing.
+
+        The FTS index is walked newest-stored first (descending rowid) and stops after a
+        window of candidates, which are then ordered by publication time: a very common word
+        costs as much as a rare one instead of sorting every match.
+        """
         query = fts_query(text)
         if query is None:
             return []
@@ -377,30 +396,39 @@ class Store:
             params.append(iso(since))
         if entity is not None:
             where.append(
-                "items.id IN (SELECT item_id FROM matches WHERE entity = ? COLLATE NOCASE)"
+                "EXISTS (SELECT 1 FROM matches WHERE matches.item_id = items_fts.rowid "
+                "AND matches.entity = ? COLLATE NOCASE)"
             )
             params.append(entity)
-        params.append(limit)
+        params.append(max(limit * SEARCH_WINDOW, 50))
         rows = self._rows(
             "SELECT items.id, items.feed, items.title, items.link, items.summary, "
             "items.published_at, items.seen_at, (SELECT group_concat(entity, char(31)) "
             "FROM matches WHERE matches.item_id = items.id) AS entities "
             "FROM items_fts JOIN items ON items.id = items_fts.rowid "
-            f"WHERE {' AND '.join(where)} ORDER BY items.published_at DESC, items.id DESC LIMIT ?",
+            f"WHERE {' AND '.join(where)} ORDER BY items_fts.rowid DESC LIMIT ?",
             params,
         )
-        return [_stored_item(row) for row in rows]
+        found = sorted(
+            (_stored_item(row) for row in rows), key=lambda i: (i.published, i.key), reverse=True
+        )
+        return found[:limit]
 
     def latest(self, *, entity: str | None = None, limit: int = 5) -> list[StoredItem]:
-        """The newest items that matched a watched entity (or the given one)."""
+        """The newest items that matched a watched entity (or the given one): the newest
+        stored matches, by the (entity, item) index, ordered by publication time."""
         condition = "WHERE entity = ? COLLATE NOCASE" if entity else ""
         params: list[Any] = [entity] if entity else []
+        window = max(limit * SEARCH_WINDOW, 50)
         rows = self._rows(
-            f"{_ITEM_SELECT} WHERE items.id IN (SELECT item_id FROM matches {condition}) "
-            "GROUP BY items.id ORDER BY items.published_at DESC, items.id DESC LIMIT ?",
-            [*params, limit],
+            f"{_ITEM_SELECT} WHERE items.id IN (SELECT item_id FROM matches {condition} "
+            "ORDER BY item_id DESC LIMIT ?) GROUP BY items.id",
+            [*params, window],
         )
-        return [_stored_item(row) for row in rows]
+        found = sorted(
+            (_stored_item(row) for row in rows), key=lambda i: (i.published, i.key), reverse=True
+        )
+        return found[:limit]
 
     def upcoming_deadlines(self, start: date, end: date) -> list[DeadlineGroup]:
         """Deadlines due from ``start`` to ``end`` (inclusive), one per (date, entity set).
@@ -452,14 +480,22 @@ class Store:
         return next((g for g in self.upcoming_deadlines(day, day) if g.key == key), None)
 
     def claim_reminder(
-        self, key: str, offset: float, destination: str, thread: str | None, *, now: datetime
+        self,
+        key: str,
+        offset: float,
+        destination: str,
+        thread: str | None,
+        *,
+        now: datetime,
+        status: str = "pending",
     ) -> None:
-        """Record a due reminder as pending, once per (deadline, offset, destination) ever."""
+        """Record a due reminder (pending, or skipped), once per (deadline, offset,
+        destination) ever."""
         with self._write() as conn:
             conn.execute(
                 "INSERT OR IGNORE INTO reminders (deadline_key, offset_s, destination, thread, "
-                "created_at) VALUES (?, ?, ?, ?, ?)",
-                (key, int(offset), destination, thread, iso(now)),
+                "created_at, status) VALUES (?, ?, ?, ?, ?, ?)",
+                (key, int(offset), destination, thread, iso(now), status),
             )
 
     def pending_reminders(self) -> list[dict[str, Any]]:
@@ -713,16 +749,32 @@ _ITEM_SELECT = (
 )
 
 
+def _enable_wal(conn: sqlite3.Connection, attempts: int = 50) -> None:
+    """Switch to WAL. The switch takes an exclusive lock that SQLite's busy handler does not
+    wait for, so two processes opening a new database at once retry here."""
+    for attempt in range(attempts):
+        try:
+            conn.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or attempt == attempts - 1:
+                raise
+            time.sleep(0.05)
+
+
 def _chunks(values: Sequence[str], size: int = 500) -> Iterator[Sequence[str]]:
     for start in range(0, len(values), size):
         yield values[start : start + size]
 
 
 def _insert_item(conn: sqlite3.Connection, feed: str, item: Item, now: datetime) -> int | None:
+    # The link check runs inside the write transaction: two feeds polled at once that carry
+    # the same story cannot both insert it.
     cursor = conn.execute(
         "INSERT OR IGNORE INTO items (feed, guid, link, title, summary, content, author, "
         "categories, published_at, seen_at, content_hash) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ? "
+        "WHERE ?3 IS NULL OR NOT EXISTS (SELECT 1 FROM items WHERE link = ?3)",
         (
             feed,
             item.id,

@@ -321,3 +321,37 @@ def test_usage_error_names_its_usage() -> None:
     with pytest.raises(UsageError) as info:
         parse("why")
     assert info.value.usage == "why"
+
+
+@pytest.mark.parametrize("text", ["watch add ,", 'watch add ""', "watch alias ,", "feeds remove"])
+def test_empty_names_get_usage(rig: Rig, text: str) -> None:
+    reply = rig.run(text, ADMIN)
+    assert reply.ok is False
+
+
+def test_share_flag_anywhere_does_not_shift_arguments(rig: Rig) -> None:
+    assert rig.run("--share watch add Foo", ADMIN).public
+    assert [e.name for e in rig.settings[0].entities][-1] == "Foo"
+
+
+def test_feed_urls_are_shown_without_query_or_userinfo(tmp_path: Path) -> None:
+    rig = build(tmp_path)
+    path = rig.path
+    path.write_text(
+        path.read_text().replace(
+            "https://defensescoop.com/feed/", "https://intel.example.com/feed.xml?key=s3cr3t"
+        )
+    )
+    rig.settings[0] = load_config(path)
+    [entry] = rig.run("feeds --share").entries
+    assert entry.url == "https://intel.example.com/feed.xml?…"
+    rig.close()
+
+
+def test_resume_in_any_case_reenables_a_gone_feed(rig: Rig) -> None:
+    rig.store.sync_feed("DefenseScoop", "https://defensescoop.com/feed/")
+    rig.store.record_failure("DefenseScoop", "gone", now=NOW, disabled_reason="gone (HTTP 410)")
+    assert rig.run("feeds pause defensescoop", ADMIN).ok
+    assert rig.run("feeds resume defensescoop", ADMIN).ok
+    state = rig.store.feed_state("DefenseScoop")
+    assert state is not None and state.disabled_reason is None

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import itertools
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -132,3 +132,15 @@ def test_stop_finishes_the_delivery_in_flight_and_leaves_the_rest(store: Store) 
     deliverer.notifiers = Notifiers([StopAfterOne("slack")])
     assert deliverer.deliver_due(now=NOW) == 1
     assert store.outbox_counts() == {"pending": 4, "sent": 1}
+
+
+def test_rate_limit_pauses_the_destination_for_the_rest_of_the_pass(store: Store) -> None:
+    limited = [NotifyError("slack:C1", "HTTP 429", status=429, retry_after=60) for _ in range(10)]
+    slack = Flaky("slack", *limited)
+    for n in range(10):
+        queue(store, "slack:C1", guid=f"g{n}")
+    Deliverer(store, Notifiers([slack])).deliver_due()
+    assert len(slack.script) == 9  # one attempt, then the other nine waited
+    assert store.outbox_counts() == {"pending": 10}
+    later = datetime.now(UTC) + timedelta(minutes=2)
+    assert [d.attempts for d in store.pending_deliveries(now=later)].count(1) == 1

@@ -250,3 +250,34 @@ def test_hot_swapped_watchlist_applies_to_next_poll(
     loopback.add_feed("/a.xml", rss(story(0, "Palantir wins Pentagon deal"), story(9, "Old")))
     rig.cycle()
     assert "entities: Palantir (Palantir)\n" in rig.out.getvalue()
+
+
+def test_a_dead_parse_worker_does_not_stop_parsing(
+    loopback: LoopbackServer, tmp_path: Path
+) -> None:
+    import os
+    import signal
+
+    from bot.workers import build_parse_pool
+
+    pool = build_parse_pool(2)
+    assert pool is not None
+    url = loopback.add_feed("/a.xml", rss(story(1, "Pentagon one")))
+    settings = Settings(feeds=(Feed("A", url, 60),), allow_private_networks=True)
+    store = Store(tmp_path / "pool.db")
+    with Fetcher(allow_private_networks=True) as fetcher:
+        poller = Poller(settings, store, fetcher, parse_pool=pool)
+        assert poller.poll_feed(settings.feeds[0], now=NOW).status == "ok"
+        for process in list(pool._processes.values()):  # the OOM killer, say
+            os.kill(process.pid, signal.SIGKILL)
+            process.join()
+        loopback.add_feed("/a.xml", rss(story(0, "Pentagon two"), story(1, "Pentagon one")))
+        assert poller.poll_feed(settings.feeds[0], now=NOW).status == "ok"
+        assert store.count_items() == 2
+        loopback.add_feed("/a.xml", rss(story(2, "Pentagon three")))
+        assert poller.poll_feed(settings.feeds[0], now=NOW).status == "ok"  # the new pool
+        assert poller._parse_pool is not pool
+        assert poller._parse_pool is not None
+        poller._parse_pool.shutdown()
+    pool.shutdown()
+    store.close()

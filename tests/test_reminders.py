@@ -217,3 +217,29 @@ def test_cli_digest_prints(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     args = ["digest", "--db", str(tmp_path / "r.db"), "--config", str(tmp_path / "feeds.yaml")]
     assert main(args) == 0
     assert "Anthropic: 3 items" in capsys.readouterr().out
+
+
+def test_after_downtime_only_the_latest_due_reminder_goes_out(store: Store) -> None:
+    store_deadline(store, "a", destinations=("slack:C1",), seen=PUBLISHED)
+    slack = Recorder("slack")
+    reminder = Reminder(store, Notifiers([slack]))
+    # Down all Thursday; back on Friday at 15:00: "today", not also "in 1 day".
+    reminder.run(POLICY, now=datetime(2026, 2, 27, 15, 0, tzinfo=UTC))
+    reminder.run(POLICY, now=datetime(2026, 2, 27, 15, 5, tzinfo=UTC))
+    assert [n.title.split(" (")[0] for _, n in slack.posts] == ["Deadline today"]
+
+
+def test_digest_uses_the_readers_date_for_upcoming_deadlines(store: Store) -> None:
+    # 08:00 Friday in Tokyo is still Thursday in UTC: a Thursday deadline has passed there.
+    now = datetime(2026, 2, 26, 23, 0, tzinfo=UTC)
+    record = Record(
+        make_item(id="t", link="https://n.example/t", title="Thursday thing"),
+        anthropic(),
+        (Deadline(date(2026, 2, 26), "Due Thursday."),),
+    )
+    store.save_poll("Feed", [record], now=now - timedelta(hours=1))
+    settings = Settings(digest=Digest(at=time(8, 0), timezone="Asia/Tokyo"))
+    slack = Recorder("terminal")
+    Digester(store, Notifiers([slack])).run(settings, now=now)
+    [(_, notice)] = slack.posts
+    assert not any("Thu Feb 26" in e.text for e in notice.entries)

@@ -219,3 +219,33 @@ def test_store_survives_reopen(db_path: Path) -> None:
     s.close()
     again = Store(db_path)
     assert again.unseen("A", [make_item(id="g1")]) == ([], [])
+
+
+def test_same_link_from_two_feeds_racing_is_stored_once(store: Store) -> None:
+    story_a = make_item(id="a", link="https://n.example/shared")
+    story_b = make_item(id="b", link="https://n.example/shared")
+    new_a, _ = store.unseen("A", [story_a])
+    new_b, _ = store.unseen("B", [story_b])  # both polls saw it as new before either wrote
+    first = store.save_poll("A", [Record(new_a[0], destinations=("slack:C1",))], now=NOW)
+    second = store.save_poll("B", [Record(new_b[0], destinations=("slack:C1",))], now=NOW)
+    assert (first.new, second.new) == (1, 0)
+    assert store.outbox_counts() == {"pending": 1}
+
+
+def test_connections_of_finished_threads_are_closed(store: Store) -> None:
+    import threading
+
+    def use() -> None:
+        store.count_items()
+
+    for _ in range(20):
+        thread = threading.Thread(target=use)
+        thread.start()
+        thread.join()
+    assert store.connection_count() <= 2
+
+
+def test_url_change_polls_the_new_url_as_a_first_poll(store: Store) -> None:
+    store.save_poll("A", [], now=NOW)
+    assert store.sync_feed("A", "https://a.example/feed").first_polled_at == NOW
+    assert store.sync_feed("A", "https://a.example/other").first_polled_at is None
