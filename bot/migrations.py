@@ -41,7 +41,7 @@ CREATE TABLE items (
 CREATE INDEX items_link ON items (link) WHERE link IS NOT NULL;
 CREATE INDEX items_published_at ON items (published_at);
 CREATE VIRTUAL TABLE items_fts USING fts5 (
-    title, summary, content='items', content_rowid='id', prefix='2 3'
+    title, summary, content='items', content_rowid='id'
 );
 CREATE TRIGGER items_ai AFTER INSERT ON items BEGIN
     INSERT INTO items_fts (rowid, title, summary) VALUES (new.id, new.title, new.summary);

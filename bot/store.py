@@ -39,6 +39,7 @@ from bot.models import (
 )
 
 BUSY_TIMEOUT_MS = 5000
+MIN_PREFIX = 3  # shortest `word*` searched as a prefix
 SEARCH_WINDOW = 5  # candidates per result a search or `latest` looks at, newest stored first
 _FTS_TOKEN = re.compile(r"\w+\*?", re.UNICODE)
 _FTS_PHRASE = re.compile(r'"([^"]*)"')
@@ -93,11 +94,15 @@ def fts_query(text: str) -> str | None:
         words = re.findall(r"\w+", phrase)
         if words:
             terms.append('"' + " ".join(words) + '"')
-    rest = _FTS_PHRASE.sub(" ", text)
-    for token in _FTS_TOKEN.findall(rest):
+    tokens = _FTS_TOKEN.findall(_FTS_PHRASE.sub(" ", text))
+    if any(len(t.rstrip("*")) > 1 for t in tokens) or terms:
+        # "Pentagon's deadline": the lone "s" would only narrow the search to nothing.
+        tokens = [t for t in tokens if len(t.rstrip("*")) > 1]
+    for token in tokens:
         if token.endswith("*"):
             word = token[:-1]
-            terms.append(f'"{word}"*' if len(word) >= 2 else f'"{word}"')
+            # Prefixes of fewer than three letters match most of the index: taken as words.
+            terms.append(f'"{word}"*' if len(word) >= MIN_PREFIX else f'"{word}"')
         else:
             terms.append(f'"{token}"')
     return " ".join(terms) if terms else None

@@ -198,7 +198,7 @@ def test_search_never_raises_on_hostile_text(store: Store, text: str) -> None:
 
 
 def test_fts_query_quotes_everything() -> None:
-    assert fts_query('NEAR(x "a b" y* zz*') == '"a b" "NEAR" "x" "y" "zz"*'
+    assert fts_query('NEAR(x "a b" y* zz* zzz*') == '"a b" "NEAR" "x" "y" "zz" "zzz"*'
     assert fts_query("---") is None
 
 
@@ -249,3 +249,10 @@ def test_url_change_polls_the_new_url_as_a_first_poll(store: Store) -> None:
     store.save_poll("A", [], now=NOW)
     assert store.sync_feed("A", "https://a.example/feed").first_polled_at == NOW
     assert store.sync_feed("A", "https://a.example/other").first_polled_at is None
+
+
+def test_possessives_and_single_letters_do_not_narrow_a_search(store: Store) -> None:
+    _seed_search(store)
+    assert fts_query("Anthropic's risk") == '"Anthropic" "risk"'
+    assert fts_query("a") == '"a"'
+    assert [s.title for s in store.search("Anthropic’s supply")] == ["Anthropic supply chain risk"]
