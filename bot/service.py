@@ -12,6 +12,7 @@ import logging
 import os
 import signal
 import threading
+import time
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -44,6 +45,7 @@ from bot.workers import build_parse_pool
 log = logging.getLogger(__name__)
 
 ADMIN_WEBHOOK = "@admin"  # the Discord "route" name of admins.notify.discord
+STOP_BUDGET = 8.0  # seconds a SIGTERM waits for the work in flight (then exit within 10 s)
 
 
 class Service:
@@ -102,6 +104,7 @@ class Service:
         self.reminder = Reminder(self.store, self.notifiers)
         self.digester = Digester(self.store, self.notifiers)
         self.http: HttpServer | None = None
+        self.drained = True  # False when a stop left polls in flight (see run_until_stopped)
         self._collector: StoreCollector | None = None
         self.stop = threading.Event()
 
@@ -154,6 +157,10 @@ class Service:
         self.close()
 
     def close(self) -> None:
+        if not self.drained:
+            # Threads still poll: closing the store under them would be unsafe. The process
+            # exits; SQLite's WAL keeps every committed write and nothing half-written.
+            return
         self.scheduler.shutdown(wait=True)
         if self.http is not None:
             self.http.close()
@@ -195,8 +202,9 @@ class Service:
             self.store.path,
         )
 
-    def run_until_stopped(self) -> None:
-        """Start everything; return after SIGINT or SIGTERM (within seconds)."""
+    def run_until_stopped(self, *, budget: float = STOP_BUDGET) -> bool:
+        """Start everything; after SIGINT or SIGTERM, let the delivery and polls in flight
+        finish for up to ``budget`` seconds. True when everything finished in time."""
         self._install_signal_handlers()
         self.start(port=int(self.environ.get("REDLINE_PORT") or DEFAULT_PORT))
         self.stop.wait()
@@ -204,8 +212,17 @@ class Service:
         self.poller.stopping = True
         self.deliverer.stop.set()
         self.deliverer.wake.set()
-        self.scheduler.shutdown(wait=False)
-        self._worker.join(timeout=8)
+        deadline = time.monotonic() + budget
+        jobs = threading.Thread(
+            target=self.scheduler.shutdown, kwargs={"wait": True}, name="stop", daemon=True
+        )
+        jobs.start()
+        self._worker.join(timeout=max(deadline - time.monotonic(), 0))
+        jobs.join(timeout=max(deadline - time.monotonic(), 0))
+        self.drained = not (jobs.is_alive() or self._worker.is_alive())
+        if not self.drained:
+            log.warning("stopping with polls still in flight; their items are polled again")
+        return self.drained
 
     def _start_http(self, port: int | None, host: str) -> None:
         collector = StoreCollector(self.store)

@@ -162,10 +162,13 @@ class Store:
             pass
 
     def close(self) -> None:
+        """Close this thread's connection and those of finished threads. A connection still
+        used by a live thread is left to it: closing it mid-statement is undefined behaviour."""
+        current = threading.current_thread()
         with self._lock:
-            for conn in self._connections.values():
-                conn.close()
-            self._connections.clear()
+            for thread in list(self._connections):
+                if thread is current or not thread.is_alive():
+                    self._connections.pop(thread).close()
         self._local = threading.local()
 
     def connection_count(self) -> int:

@@ -180,3 +180,26 @@ def _alive(pid: int) -> bool:
     except OSError:
         return False
     return state != "Z"
+
+
+@pytest.mark.timeout(60)
+def test_sigterm_during_slow_polls_exits_cleanly_within_ten_seconds(
+    loopback: LoopbackServer, tmp_path: Path
+) -> None:
+    slow = rss({"title": "Pentagon slow", "guid": "s", "link": "https://n.example/s"})
+    loopback.route("/slow.xml", lambda r: Response(200, slow, delay=25.0))
+    feeds = "".join(
+        f"  - name: Slow {n}\n    url: {loopback.url}/slow.xml?n={n}\n" for n in range(20)
+    )
+    config, db = tmp_path / "feeds.yaml", tmp_path / "redline.db"
+    config.write_text(
+        "defaults:\n  allow_private_networks: true\nfeeds:\n" + feeds + "entities: []\n"
+    )
+    process = start(config, db, "run")
+    time.sleep(2.0)  # every poll is now waiting on the slow server
+    sent = time.monotonic()
+    process.send_signal(signal.SIGTERM)
+    _, err = process.communicate(timeout=20)
+    assert time.monotonic() - sent < 10
+    assert process.returncode == 0, err  # not a crash (e.g. SIGSEGV closing SQLite under a poll)
+    assert "polls still in flight" in err
