@@ -119,6 +119,7 @@ class Store:
         # when the next one opens (sqlite3 connections can't be weakly referenced).
         self._connections: dict[threading.Thread, sqlite3.Connection] = {}
         self._lock = threading.Lock()
+        self._write_lock = threading.Lock()
         db = self._db()
         _enable_wal(db.conn)
         migrate(db.conn)
@@ -144,14 +145,18 @@ class Store:
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction. Writers in this process queue on a lock, which wakes the
+        next one the moment the last commits (SQLite's own busy handler sleeps in steps of up
+        to 100 ms); other processes are still waited for by the busy timeout."""
         conn = self._db().conn
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield conn
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
+        with self._write_lock:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
 
     def _rows(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[dict[str, Any]]:
         return list(self._db().query(sql, params))
