@@ -40,6 +40,7 @@ from bot.models import (
 
 BUSY_TIMEOUT_MS = 5000
 MIN_PREFIX = 3  # shortest `word*` searched as a prefix
+ENTITY_WINDOW = 2000  # an entity's newest items searched first (see Store.search)
 SEARCH_WINDOW = 5  # candidates per result a search or `latest` looks at, newest stored first
 _FTS_TOKEN = re.compile(r"\w+\*?", re.UNICODE)
 _FTS_PHRASE = re.compile(r'"([^"]*)"')
@@ -402,6 +403,13 @@ class Store:
         query = fts_query(text)
         if query is None:
             return []
+        if entity is not None:
+            # Most entities match a small share of items: first look for the words among the
+            # entity's newest items (one FTS probe each); only if that finds too few, walk
+            # the FTS index with the entity as a filter.
+            recent = self._search_recent_of(query, entity, since, limit)
+            if len(recent) >= limit:
+                return recent
         where = ["items_fts MATCH ?"]
         params: list[Any] = [query]
         if since is not None:
@@ -421,6 +429,40 @@ class Store:
             "FROM items_fts JOIN items ON items.id = items_fts.rowid "
             f"WHERE {' AND '.join(where)} ORDER BY items_fts.rowid DESC LIMIT ?",
             params,
+        )
+        found = sorted(
+            (_stored_item(row) for row in rows), key=lambda i: (i.published, i.key), reverse=True
+        )
+        return found[:limit]
+
+    def _search_recent_of(
+        self, query: str, entity: str, since: datetime | None, limit: int
+    ) -> list[StoredItem]:
+        """Intersect the newest FTS hits with the entity's newest items (two index walks)."""
+        db = self._db()
+        hits = {
+            row[0]
+            for row in db.execute(
+                "SELECT rowid FROM items_fts WHERE items_fts MATCH ? ORDER BY rowid DESC LIMIT ?",
+                (query, ENTITY_WINDOW),
+            )
+        }
+        keys = [
+            row[0]
+            for row in db.execute(
+                "SELECT item_id FROM matches WHERE entity = ? COLLATE NOCASE "
+                "ORDER BY item_id DESC LIMIT ?",
+                (entity, ENTITY_WINDOW),
+            )
+            if row[0] in hits
+        ][: limit * SEARCH_WINDOW]
+        if not keys:
+            return []
+        marks = ",".join("?" * len(keys))
+        since_clause = "AND items.published_at >= ?" if since is not None else ""
+        rows = self._rows(
+            f"{_ITEM_SELECT} WHERE items.id IN ({marks}) {since_clause} GROUP BY items.id",
+            [*keys, *([iso(since)] if since is not None else [])],
         )
         found = sorted(
             (_stored_item(row) for row in rows), key=lambda i: (i.published, i.key), reverse=True
