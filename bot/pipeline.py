@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from concurrent.futures import BrokenExecutor, Executor, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -95,6 +96,8 @@ class Poller:
     def configure(self, settings: Settings) -> None:
         """Swap in a new configuration (hot reload); polls in flight finish with the old one."""
         watchlist = compile_watchlist(settings.entities)
+        urls = Counter(feed.url for feed in settings.feeds if feed.enabled)
+        self._shared_urls = frozenset(url for url, count in urls.items() if count > 1)
         self._rules: tuple[Settings, Watchlist, Router] = (
             settings,
             watchlist,
@@ -111,7 +114,16 @@ class Poller:
         if not feeds:
             return []
         with ThreadPoolExecutor(max_workers=min(workers, len(feeds))) as pool:
-            return list(pool.map(lambda feed: self.poll_feed(feed, now=now), feeds))
+            return list(pool.map(lambda feed: self._poll_guarded(feed, now), feeds))
+
+    def _poll_guarded(self, feed: Feed, now: datetime | None) -> PollOutcome:
+        """One feed of a cycle: an unexpected error (a bug, a full disk) fails this feed, not
+        the whole cycle, and is logged with its traceback."""
+        try:
+            return self.poll_feed(feed, now=now)
+        except Exception as error:
+            log.exception("poll crashed feed=%s", feed.name)
+            return PollOutcome(feed.name, "failed", error=f"internal error: {error}")
 
     def poll_feed(self, feed: Feed, *, now: datetime | None = None) -> PollOutcome:
         """Poll one feed. Never two polls of one feed at once: a second caller skips."""
@@ -136,6 +148,8 @@ class Poller:
         polling the same URL (with the same validators) within ``SHARED_FETCH_TTL`` reuses the
         answer, once. A feed never reuses an answer it has already had."""
         key = (url, etag, last_modified)
+        if url not in self._shared_urls:
+            return self.fetcher.fetch(url, etag=etag, last_modified=last_modified)
         with self._lock_for("url:" + url):
             cached = self._recent.get(key)
             if cached and time.monotonic() - cached[0] < SHARED_FETCH_TTL and feed not in cached[2]:

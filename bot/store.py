@@ -40,7 +40,7 @@ from bot.models import (
 
 BUSY_TIMEOUT_MS = 5000
 MIN_PREFIX = 3  # shortest `word*` searched as a prefix
-ENTITY_WINDOW = 2000  # an entity's newest items searched first (see Store.search)
+ENTITY_WINDOWS = (2_000,)  # newest hits intersected first (Store.search)
 SEARCH_WINDOW = 5  # candidates per result a search or `latest` looks at, newest stored first
 _FTS_TOKEN = re.compile(r"\w+\*?", re.UNICODE)
 _FTS_PHRASE = re.compile(r'"([^"]*)"')
@@ -404,12 +404,13 @@ class Store:
         if query is None:
             return []
         if entity is not None:
-            # Most entities match a small share of items: first look for the words among the
-            # entity's newest items (one FTS probe each); only if that finds too few, walk
-            # the FTS index with the entity as a filter.
-            recent = self._search_recent_of(query, entity, since, limit)
-            if len(recent) >= limit:
-                return recent
+            # Intersect the newest FTS hits with the entity's newest items; only if that finds
+            # too few, walk the whole FTS index with the entity as a filter. (Wider windows
+            # measured slower: they load large hit lists for common words.)
+            for window in ENTITY_WINDOWS:
+                recent = self._search_recent_of(query, entity, since, limit, window)
+                if len(recent) >= limit:
+                    return recent
         where = ["items_fts MATCH ?"]
         params: list[Any] = [query]
         if since is not None:
@@ -436,7 +437,7 @@ class Store:
         return found[:limit]
 
     def _search_recent_of(
-        self, query: str, entity: str, since: datetime | None, limit: int
+        self, query: str, entity: str, since: datetime | None, limit: int, window: int
     ) -> list[StoredItem]:
         """Intersect the newest FTS hits with the entity's newest items (two index walks)."""
         db = self._db()
@@ -444,7 +445,7 @@ class Store:
             row[0]
             for row in db.execute(
                 "SELECT rowid FROM items_fts WHERE items_fts MATCH ? ORDER BY rowid DESC LIMIT ?",
-                (query, ENTITY_WINDOW),
+                (query, window),
             )
         }
         keys = [
@@ -452,7 +453,7 @@ class Store:
             for row in db.execute(
                 "SELECT item_id FROM matches WHERE entity = ? COLLATE NOCASE "
                 "ORDER BY item_id DESC LIMIT ?",
-                (entity, ENTITY_WINDOW),
+                (entity, window),
             )
             if row[0] in hits
         ][: limit * SEARCH_WINDOW]
