@@ -177,11 +177,36 @@ def run(ctx: Context) -> Section:
             ),
         )
     )
-    feeds = min(n, COMPARE_FEEDS)
+    if not scale.quick:  # the threads-only comparison: full runs only
+        _compare(ctx, section, steps[0], state, per_feed)
+    if ctx.profile and available():
+        feeds = min(n, PROFILE_FEEDS)
+        small = [{"label": "first", "state": {**state, "feeds": feeds}}]
+        for gil in (False, True):
+            profile = Profile(
+                f"first cycle, {feeds} feeds × {k} items, main process as `redline run` builds "
+                "the poller (harness probe off)",
+                ctx.dir / f"cycle-profile-{'gil' if gil else 'all'}.txt",
+                gil=gil,
+            )
+            ctx.cycle(ctx.fresh_db("profile"), feeds, small, probe=False, profile=profile)
+            section.profiles.append(summarize(profile))
+    return section
+
+
+def _compare(
+    ctx: Context,
+    section: Section,
+    step: dict[str, Any],
+    state: dict[str, int],
+    per_feed: list[float],
+) -> None:
+    """The first cycle without the parse pool (threads only), on fewer feeds."""
+    feeds = min(ctx.scale.cycle_feeds, COMPARE_FEEDS)
     threads = ctx.cycle(
         ctx.fresh_db("threads"),
         feeds,
-        [{**steps[0], "state": {**state, "feeds": feeds}}],
+        [{**step, "state": {**state, "feeds": feeds}}],
         pool=False,
     )[0]
     part = sum(per_feed[:feeds])
@@ -197,16 +222,3 @@ def run(ctx: Context) -> Section:
             + stage_note(threads),
         )
     )
-    if ctx.profile and available():
-        feeds = min(n, PROFILE_FEEDS)
-        small = [{"label": "first", "state": {**state, "feeds": feeds}}]
-        for gil in (False, True):
-            profile = Profile(
-                f"first cycle, {feeds} feeds × {k} items, main process as `redline run` builds "
-                "the poller (harness probe off)",
-                ctx.dir / f"cycle-profile-{'gil' if gil else 'all'}.txt",
-                gil=gil,
-            )
-            ctx.cycle(ctx.fresh_db("profile"), feeds, small, probe=False, profile=profile)
-            section.profiles.append(summarize(profile))
-    return section
