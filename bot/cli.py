@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from bot import __version__
@@ -32,6 +32,8 @@ from bot.cli_commands import (
 )
 from bot.errors import ConfigError, RedlineError
 from bot.log import setup_logging
+
+Subcommand = Callable[[str, str, str], argparse.ArgumentParser]
 
 EXAMPLES = """\
 examples:
@@ -107,63 +109,53 @@ def build_parser() -> argparse.ArgumentParser:
     add("status", "version, feeds by health, last poll, deliveries", "redline status").set_defaults(
         handler=cmd_chat
     )
-    feeds = add(
-        "feeds", "list or edit feeds (audited like the chat commands)", "redline feeds list"
-    )
-    feeds_commands = feeds.add_subparsers(dest="feeds_command", metavar="SUBCOMMAND")
-    for name, help_text, example in (
-        ("list", "every feed with its health", "redline feeds list"),
-        ("add", "add a feed after checking it works: URL [NAME]", "redline feeds add URL Name"),
-        ("remove", "remove a feed: NAME", "redline feeds remove DefenseScoop"),
-        ("pause", "stop polling a feed: NAME", "redline feeds pause DefenseScoop"),
-        ("resume", "poll a paused feed again: NAME", "redline feeds resume DefenseScoop"),
-    ):
-        sub = feeds_commands.add_parser(
-            name,
-            parents=[common],
-            help=help_text,
-            description=help_text,
-            epilog=f"example:\n  {example}",
-            formatter_class=argparse.RawDescriptionHelpFormatter,
+
+    def group(name: str, help_text: str, example: str) -> Subcommand:
+        """A command with subcommands; returns a function adding one subcommand to it."""
+        commands = add(name, help_text, example).add_subparsers(
+            dest=f"{name}_command", metavar="SUBCOMMAND"
         )
-        sub.add_argument("words", nargs="*", metavar="ARG")
-        sub.set_defaults(handler=cmd_chat, subcommand=name)
-    feeds_import = feeds_commands.add_parser(
+
+        def sub(sub_name: str, sub_help: str, sub_example: str) -> argparse.ArgumentParser:
+            return commands.add_parser(
+                sub_name,
+                parents=[common],
+                help=sub_help,
+                description=sub_help,
+                epilog=f"example:\n  {sub_example}",
+                formatter_class=argparse.RawDescriptionHelpFormatter,
+            )
+
+        return sub
+
+    feeds = group("feeds", "list or edit feeds (audited like chat)", "redline feeds list")
+    watch = group("watch", "edit the watchlist (audited)", "redline watch add 'Scale AI, Scale'")
+    for command, name, help_text, example in (
+        (feeds, "list", "every feed with its health", "redline feeds list"),
+        (feeds, "add", "add a feed after checking it works: URL [NAME]", "redline feeds add URL"),
+        (feeds, "remove", "remove a feed: NAME", "redline feeds remove DefenseScoop"),
+        (feeds, "pause", "stop polling a feed: NAME", "redline feeds pause DefenseScoop"),
+        (feeds, "resume", "poll a paused feed again: NAME", "redline feeds resume DefenseScoop"),
+        (watch, "add", "watch an entity: NAME[, alias, …]", "redline watch add 'Scale AI, Scale'"),
+        (watch, "remove", "stop watching: NAME", "redline watch remove 'Scale AI'"),
+        (watch, "alias", "add an alias: NAME, ALIAS", "redline watch alias 'Anthropic, Claude'"),
+    ):
+        edit = command(name, help_text, example)
+        edit.add_argument("words", nargs="*", metavar="ARG")
+        edit.set_defaults(handler=cmd_chat, subcommand=name)
+    feeds_import = feeds(
         "import",
-        parents=[common],
-        help="add the feeds of an OPML file (Feedly, Inoreader, Miniflux …): FILE.opml",
-        description="add every new feed of an OPML file, checked and audited like `feeds add`",
-        epilog="example:\n  redline feeds import feedly-subscriptions.opml",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        "add every new feed of an OPML file (Feedly, Inoreader, Miniflux …), checked and "
+        "audited like `feeds add`",
+        "redline feeds import feedly-subscriptions.opml",
     )
     feeds_import.add_argument("file", metavar="FILE.opml", help="an OPML export of a feed reader")
     feeds_import.set_defaults(handler=cmd_feeds_import)
-    feeds_export = feeds_commands.add_parser(
+    feeds(
         "export",
-        parents=[common],
-        help="print the feeds as OPML 2.0, for other feed readers",
-        description="print the feeds as OPML 2.0, for other feed readers",
-        epilog="example:\n  redline feeds export > redline.opml",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    feeds_export.set_defaults(handler=cmd_feeds_export)
-    watch = add("watch", "edit the watchlist (audited)", "redline watch add 'Scale AI, Scale'")
-    watch_commands = watch.add_subparsers(dest="watch_command", metavar="SUBCOMMAND")
-    for name, help_text, example in (
-        ("add", "watch an entity: NAME[, alias, …]", "redline watch add 'Scale AI, Scale'"),
-        ("remove", "stop watching: NAME", "redline watch remove 'Scale AI'"),
-        ("alias", "add an alias: NAME, ALIAS", "redline watch alias 'Anthropic, Claude'"),
-    ):
-        sub = watch_commands.add_parser(
-            name,
-            parents=[common],
-            help=help_text,
-            description=help_text,
-            epilog=f"example:\n  {example}",
-            formatter_class=argparse.RawDescriptionHelpFormatter,
-        )
-        sub.add_argument("words", nargs="*", metavar="ARG")
-        sub.set_defaults(handler=cmd_chat, subcommand=name)
+        "print the feeds as OPML 2.0, for other feed readers",
+        "redline feeds export > redline.opml",
+    ).set_defaults(handler=cmd_feeds_export)
     export = add(
         "export",
         "matched items for analysts, as CSV or JSON",
@@ -172,21 +164,19 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--since", metavar="AGE", default="30d", help="items published within AGE")
     export.add_argument("--format", choices=("csv", "json"), default="csv")
     export.set_defaults(handler=cmd_export)
-    discord = add("discord", "Discord setup", "redline discord register --guild 123456789012345678")
-    discord_commands = discord.add_subparsers(dest="discord_command", metavar="SUBCOMMAND")
-    register = discord_commands.add_parser(
+    discord = group(
+        "discord", "Discord setup", "redline discord register --guild 123456789012345678"
+    )
+    register = discord(
         "register",
-        parents=[common],
-        help="register /redline (DISCORD_APPLICATION_ID, DISCORD_BOT_TOKEN)",
-        epilog="example:\n  redline discord register --guild 123456789012345678",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        "register /redline (DISCORD_APPLICATION_ID, DISCORD_BOT_TOKEN)",
+        "redline discord register --guild 123456789012345678",
     )
     register.add_argument("--guild", metavar="ID", help="one server only (instant), else global")
     register.set_defaults(handler=cmd_discord_register)
-    config = add("config", "configuration commands", "redline config check feeds.yaml")
-    config_commands = config.add_subparsers(dest="config_command", metavar="SUBCOMMAND")
-    config_check = config_commands.add_parser(
-        "check", parents=[common], help="validate feeds.yaml and summarise it"
+    config = group("config", "configuration commands", "redline config check feeds.yaml")
+    config_check = config(
+        "check", "validate feeds.yaml and summarise it", "redline config check feeds.yaml"
     )
     config_check.add_argument("file", metavar="FILE", nargs="?", help="file to check")
     config_check.set_defaults(handler=cmd_config_check)
