@@ -10,9 +10,11 @@ and neither is one whose alert went out after the reminder's time (the alert was
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from bot.delivery import PERMANENT
 from bot.errors import NotifyError
 from bot.models import Entry, Notice, Reminders
 from bot.notifiers import Notifiers
@@ -20,7 +22,7 @@ from bot.store import DeadlineGroup, Store
 
 log = logging.getLogger(__name__)
 
-MAX_ATTEMPTS = 5
+MAX_ATTEMPTS = 60  # tried once a minute: a reminder survives an hour-long platform outage
 
 
 def moment(day: date, policy: Reminders) -> datetime:
@@ -45,9 +47,16 @@ def reminder_notice(group: DeadlineGroup, offset: float, thread: str | None) -> 
 class Reminder:
     """Finds due reminders, claims them in the store, and sends them."""
 
-    def __init__(self, store: Store, notifiers: Notifiers) -> None:
+    def __init__(
+        self,
+        store: Store,
+        notifiers: Notifiers,
+        *,
+        admin_destinations: Callable[[], tuple[str, ...]] = tuple,
+    ) -> None:
         self.store = store
         self.notifiers = notifiers
+        self.admin_destinations = admin_destinations
 
     def run(self, policy: Reminders, *, now: datetime | None = None) -> int:
         """Claim what is due at ``now`` and send every pending reminder; returns how many sent."""
@@ -92,9 +101,17 @@ class Reminder:
             try:
                 notifier.post(notice, row["destination"])
             except NotifyError as error:
-                dead = row["attempts"] + 1 >= MAX_ATTEMPTS
+                dead = row["attempts"] + 1 >= MAX_ATTEMPTS or error.status in PERMANENT
                 self.store.finish_reminder(row["rowid"], now=now, error=str(error), dead=dead)
                 log.warning("reminder failed destination=%s error=%s", row["destination"], error)
+                if dead:
+                    lost = Notice(
+                        "notice",
+                        f"A deadline reminder could not be delivered to {row['destination']}",
+                        (Entry(notice.title, None, f"last error: {error}"),),
+                    )
+                    targets = [d for d in self.admin_destinations() if d != row["destination"]]
+                    self.store.queue_notice(lost, targets, now=now)
                 continue
             self.store.finish_reminder(row["rowid"], now=now, error=None, dead=False)
             sent += 1

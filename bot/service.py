@@ -101,7 +101,9 @@ class Service:
         self.scheduler = FeedScheduler(self.poller, config_path=config_path, apply=self.apply)
         self._apply_lock = threading.Lock()
         self._retired: list[Fetcher] = []
-        self.reminder = Reminder(self.store, self.notifiers)
+        self.reminder = Reminder(
+            self.store, self.notifiers, admin_destinations=self.admin_destinations
+        )
         self.digester = Digester(self.store, self.notifiers)
         self.http: HttpServer | None = None
         self.drained = True  # False when a stop left polls in flight (see run_until_stopped)

@@ -243,3 +243,17 @@ def test_digest_uses_the_readers_date_for_upcoming_deadlines(store: Store) -> No
     Digester(store, Notifiers([slack])).run(settings, now=now)
     [(_, notice)] = slack.posts
     assert not any("Thu Feb 26" in e.text for e in notice.entries)
+
+
+def test_a_reminder_that_cannot_be_delivered_tells_the_admins(store: Store) -> None:
+    store_deadline(store, "a", destinations=("slack:C1",), seen=PUBLISHED)
+
+    class Gone(Recorder):
+        def post(self, notice: Notice, destination: str) -> str | None:
+            raise NotifyError(destination, "slack: channel_not_found", status=404)
+
+    reminder = Reminder(store, Notifiers([Gone("slack")]), admin_destinations=lambda: ("terminal",))
+    reminder.run(POLICY, now=datetime(2026, 2, 26, 8, 0, tzinfo=UTC))
+    [queued] = store.pending_notices(now=datetime(2026, 2, 27, tzinfo=UTC))
+    assert queued.destination == "terminal"
+    assert "reminder could not be delivered to slack:C1" in queued.notice.title
