@@ -50,8 +50,10 @@ class Deliverer:
         *,
         max_attempts: int = 8,
         admin_destinations: Callable[[], tuple[str, ...]] = tuple,
+        configured: Callable[[str], bool] = lambda destination: True,
     ) -> None:
         self.store = store
+        self.configured = configured
         self.notifiers = notifiers
         self.max_attempts = max_attempts
         self.admin_destinations = admin_destinations
@@ -85,6 +87,10 @@ class Deliverer:
         only given by tests), so a slow pass never makes a retry due early."""
         now = clock or datetime.now(UTC)
         notifier = self.notifiers.for_destination(delivery.destination)
+        if not self.configured(delivery.destination):
+            # The route was removed from feeds.yaml after the alert was queued.
+            self._dead(delivery, "no route sends here any more", now, notify=False)
+            return 0
         if notifier is None or delivery.destination in self._broken:
             why = "destination broken" if notifier else "no notifier configured"
             # A broken destination was reported once when it broke; don't repeat per alert.

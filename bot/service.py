@@ -35,7 +35,7 @@ from bot.notifiers.terminal import TerminalNotifier
 from bot.pipeline import Poller, PollOutcome
 from bot.query import Queries
 from bot.reminders import Reminder
-from bot.routing import build_router
+from bot.routing import build_router, destinations_of
 from bot.scheduler import FeedScheduler
 from bot.server import DEFAULT_PORT, HttpServer, WSGIApp, build_app
 from bot.slack_app import build_slack
@@ -87,6 +87,7 @@ class Service:
             self.notifiers,
             max_attempts=settings.delivery_attempts,
             admin_destinations=self.admin_destinations,
+            configured=self.configured,
         )
         self.parse_pool = build_parse_pool()
         self.poller = Poller(
@@ -140,6 +141,13 @@ class Service:
         if admins.notify_discord and "discord" in self.notifiers.prefixes:
             found.append(f"discord:{ADMIN_WEBHOOK}")
         return tuple(found) or ("terminal",)
+
+    def configured(self, destination: str) -> bool:
+        """Whether the running configuration still sends anything to ``destination``."""
+        if destination == "terminal" or destination in self.admin_destinations():
+            return True
+        platforms = self.notifiers.prefixes
+        return any(destination in destinations_of(r, platforms) for r in self.settings.routes)
 
     def _webhook(self, route: str) -> str | None:
         settings = self.settings

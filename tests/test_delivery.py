@@ -144,3 +144,20 @@ def test_rate_limit_pauses_the_destination_for_the_rest_of_the_pass(store: Store
     assert store.outbox_counts() == {"pending": 10}
     later = datetime.now(UTC) + timedelta(minutes=2)
     assert [d.attempts for d in store.pending_deliveries(now=later)].count(1) == 1
+
+
+def test_deliveries_to_a_removed_route_are_dropped_quietly(store: Store) -> None:
+    slack = Flaky("slack")
+    admin = Flaky("terminal")
+    queue(store, "slack:COLD", guid="a")
+    queue(store, "slack:CNEW", guid="b")
+    deliverer = Deliverer(
+        store,
+        Notifiers([slack, admin]),
+        admin_destinations=lambda: ("terminal",),
+        configured=lambda destination: destination != "slack:COLD",
+    )
+    deliverer.deliver_due(now=NOW)
+    assert slack.sent == [("slack:CNEW", "Pentagon sets deadline for Anthropic")]
+    assert store.outbox_counts() == {"dead": 1, "sent": 1}
+    assert admin.posted == []
