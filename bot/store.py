@@ -321,11 +321,13 @@ class Store:
         """
         new = deliveries = 0
         with self._write() as conn:
+            indexed: list[tuple[int, str, str]] = []
             for record in records:
                 key = _insert_item(conn, feed, record.item, now)
                 if key is None:
                     continue
                 new += 1
+                indexed.append((key, record.item.title, record.item.summary))
                 conn.executemany(
                     "INSERT INTO matches (item_id, entity, hits) VALUES (?, ?, ?)",
                     [(key, m.entity, _hits_json(m.hits)) for m in record.matches],
@@ -341,6 +343,9 @@ class Store:
                         (key, destination, iso(now), iso(now)),
                     )
                     deliveries += 1
+            conn.executemany(
+                "INSERT INTO items_fts (rowid, title, summary) VALUES (?, ?, ?)", indexed
+            )
             for item in changed:
                 conn.execute(
                     "UPDATE items SET title = ?, link = ?, summary = ?, content = ?, "

@@ -256,3 +256,16 @@ def test_possessives_and_single_letters_do_not_narrow_a_search(store: Store) -> 
     assert fts_query("Anthropic's risk") == '"Anthropic" "risk"'
     assert fts_query("a") == '"a"'
     assert [s.title for s in store.search("Anthropic’s supply")] == ["Anthropic supply chain risk"]
+
+
+def test_fts_index_stays_consistent_through_inserts_and_updates(store: Store) -> None:
+    records = [
+        Record(make_item(id=str(n), link=None, title=f"Pentagon item {n}")) for n in range(50)
+    ]
+    store.save_poll("A", records, now=NOW)
+    store.save_poll("A", [], [make_item(id="7", link=None, title="Renamed story")], now=NOW)
+    conn = sqlite3.connect(store.path)
+    conn.execute("INSERT INTO items_fts (items_fts) VALUES ('integrity-check')")  # raises if not
+    conn.close()
+    assert len(store.search("Pentagon", limit=100)) == 49
+    assert [s.title for s in store.search("Renamed")] == ["Renamed story"]
