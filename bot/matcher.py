@@ -110,12 +110,16 @@ def compile_watchlist(entities: Sequence[Entity]) -> Watchlist:
     automaton = ahocorasick.Automaton()
     gate: set[bytes] = set()
     always = False
+    # How many terms share each token: "department" in every "Department of …" says little.
+    shared = Counter(t for key, (terms, _) in phrases.items() if terms for t in set(_tokens(key)))
     for key, (terms, guards) in phrases.items():
         payload = tuple((i, term, exact) for (i, exact), term in terms.items())
         automaton.add_word(key, (len(key), payload, {i: tuple(g) for i, g in guards.items()}))
         if terms:
-            # Every token of a whole-word match is a whole token of the text; longest is rarest.
-            token = max(_tokens(key), key=len, default=None)
+            # Every token of a whole-word match is a whole token of the text, so any one will
+            # do: skipping short words ("of", "and"), the one fewest terms share (then the
+            # longest) lets the fewest items through.
+            token = min(_tokens(key), key=lambda t: (len(t) <= 3, shared[t], -len(t)), default=None)
             if token is None:
                 always = True
             else:
