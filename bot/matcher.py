@@ -80,7 +80,8 @@ class Watchlist:
     """Entities compiled once per configuration; read-only, so items and threads can share it."""
 
     entities: tuple[Entity, ...]  # sorted by name; the automaton's payloads index into this
-    automaton: Any  # folded key → (len, terms, guards by entity index); None without entities
+    automaton: Any  # folded term → (len, terms, {}); None without entities
+    guards: Any  # folded exclude/context phrase → (len, (), guards by entity index), or None
     gate: frozenset[bytes]  # one token of every term
     always: bool  # some term has no gate token, so the gate cannot rule an item out
     guarded: tuple[bool, ...]  # per entity: has exclude or context phrases
@@ -108,14 +109,19 @@ def compile_watchlist(entities: Sequence[Entity]) -> Watchlist:
                 guards = phrases.setdefault(key, ({}, {}))[1]
                 guards.setdefault(index, []).append((is_context, phrase, exact))
     automaton = ahocorasick.Automaton()
+    guard_automaton = ahocorasick.Automaton()
     gate: set[bytes] = set()
     always = False
     # How many terms share each token: "department" in every "Department of …" says little.
     shared = Counter(t for key, (terms, _) in phrases.items() if terms for t in set(_tokens(key)))
     for key, (terms, guards) in phrases.items():
-        payload = tuple((i, term, exact) for (i, exact), term in terms.items())
-        automaton.add_word(key, (len(key), payload, {i: tuple(g) for i, g in guards.items()}))
+        # Terms and guard phrases go into separate automatons: exclusions and context words
+        # ("AI", "defense") are common, and are only looked for once some guarded entity hit.
+        if guards:
+            guard_automaton.add_word(key, (len(key), (), {i: tuple(g) for i, g in guards.items()}))
         if terms:
+            payload = tuple((i, term, exact) for (i, exact), term in terms.items())
+            automaton.add_word(key, (len(key), payload, {}))
             # Every token of a whole-word match is a whole token of the text, so any one will
             # do: skipping short words ("of", "and"), the one fewest terms share (then the
             # longest) lets the fewest items through.
@@ -124,10 +130,16 @@ def compile_watchlist(entities: Sequence[Entity]) -> Watchlist:
                 always = True
             else:
                 gate.add(token)
-    automaton.make_automaton()
+    has_terms = any(terms for terms, _ in phrases.values())
+    has_guards = any(guards for _, guards in phrases.values())
+    if has_terms:
+        automaton.make_automaton()
+    if has_guards:
+        guard_automaton.make_automaton()
     return Watchlist(
         entities=ordered,
-        automaton=automaton if phrases else None,
+        automaton=automaton if has_terms else None,
+        guards=guard_automaton if has_guards else None,
         gate=frozenset(gate),
         always=always,
         guarded=tuple(bool(e.exclude or e.context) for e in ordered),
@@ -151,18 +163,23 @@ def explain(watchlist: Watchlist, item: Item) -> tuple[Explanation, ...]:
     ):
         return ()
     norm, kept, removed = _collapse(_normalise(joined))
+    folded = _fold(norm)
     hits: dict[int, list[_Span]] = {}
-    occurrences: list[tuple[int, int, dict[int, tuple[_Guard, ...]]]] = []
-    for start, end, terms, guards in _scan(watchlist.automaton, _fold(norm)):
+    for start, end, terms, _ in _scan(watchlist.automaton, folded):
         for index, term, exact in terms:
             if exact is None or norm[start:end] == exact:
                 hits.setdefault(index, []).append((start, end, term))
-        if guards:
-            occurrences.append((start, end, guards))
+    if not hits:
+        return ()
     vetoes: dict[int, list[_Span]] = {}
     satisfied: set[int] = set()
     guarded = [index for index in hits if watchlist.guarded[index]]
-    for start, end, guards in occurrences if guarded else ():
+    occurrences = (
+        [(s, e, g) for s, e, _, g in _scan(watchlist.guards, folded)]
+        if guarded and watchlist.guards is not None
+        else []
+    )
+    for start, end, guards in occurrences:
         for index in guarded:  # not over guards: a context word may serve thousands of entities
             for is_context, phrase, exact in guards.get(index, ()):
                 if exact is not None and norm[start:end] != exact:
