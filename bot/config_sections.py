@@ -65,10 +65,7 @@ def _check_feeds(check: Checker, doc: Any, key: str, draft: Draft) -> None:
         node = check.mapping(items, i, path, KEYS["feeds[]"])
         if node is None:
             continue
-        name = check.required(node, "name", path)
-        if name is not None:
-            at = (line_of(node, "name"), f"{path}.name")
-            check.once(names, name.casefold(), path, at, f"duplicate feed name {name!r}")
+        name = _unique_name(check, node, path, names, "feed")
         url = check.required(node, "url", path)
         if url is not None and (problem := _url_problem(url, draft.allow_private_networks)):
             check.add(line_of(node, "url"), f"{path}.url", problem)
@@ -146,10 +143,7 @@ def _check_routes(check: Checker, doc: Any, key: str, draft: Draft) -> None:
         node = check.mapping(items, i, path, KEYS["routes[]"])
         if node is None:
             continue
-        name = check.required(node, "name", path)
-        if name is not None:
-            at = (line_of(node, "name"), f"{path}.name")
-            check.once(names, name.casefold(), path, at, f"duplicate route name {name!r}")
+        name = _unique_name(check, node, path, names, "route")
         slack = _slack_id(check, node, "slack", f"{path}.slack", _SLACK_CHANNEL, "channel")
         discord = _webhook(check, node, "discord", f"{path}.discord")
         if "slack" not in node and "discord" not in node:
@@ -258,6 +252,17 @@ def _check_digest(check: Checker, doc: Any, key: str, draft: Draft) -> None:
     draft.digest = Digest(
         enabled is not False, at or default.at, zone or default.timezone, days or default.days_ahead
     )
+
+
+def _unique_name(
+    check: Checker, node: Any, path: str, seen: dict[str, Any], what: str
+) -> str | None:
+    """The required ``name`` of a list entry, reported if another entry already has it."""
+    name = check.required(node, "name", path)
+    if name is not None:
+        at = (line_of(node, "name"), f"{path}.name")
+        check.once(seen, name.casefold(), path, at, f"duplicate {what} name {name!r}")
+    return name
 
 
 def _slack_id(
