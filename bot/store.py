@@ -40,7 +40,8 @@ from bot.models import (
 
 BUSY_TIMEOUT_MS = 5000
 MIN_PREFIX = 3  # shortest `word*` searched as a prefix
-ENTITY_WINDOWS = (2_000,)  # newest hits intersected first (Store.search)
+ENTITY_RANGE = 4096  # rowids in the first range an entity search walks (Store.search)
+PROBE_COST = 300  # one FTS lookup by rowid (~30 µs) in FTS hits scanned (~0.1 µs each)
 SEARCH_WINDOW = 5  # candidates per result a search or `latest` looks at, newest stored first
 _FTS_TOKEN = re.compile(r"\w+\*?", re.UNICODE)
 _FTS_PHRASE = re.compile(r'"([^"]*)"')
@@ -403,77 +404,99 @@ class Store:
 
         The FTS index is walked newest-stored first (descending rowid) and stops after a
         window of candidates, which are then ordered by publication time: a very common word
-        costs as much as a rare one instead of sorting every match.
+        costs as much as a rare one instead of sorting every match. With an entity, the
+        window holds the newest hits that the entity matched (``_keys_of_entity``).
         """
         query = fts_query(text)
         if query is None:
             return []
+        window = max(limit * SEARCH_WINDOW, 50)
         if entity is not None:
-            # Intersect the newest FTS hits with the entity's newest items; only if that finds
-            # too few, walk the whole FTS index with the entity as a filter. (Wider windows
-            # measured slower: they load large hit lists for common words.)
-            for window in ENTITY_WINDOWS:
-                recent = self._search_recent_of(query, entity, since, limit, window)
-                if len(recent) >= limit:
-                    return recent
-        where = ["items_fts MATCH ?"]
-        params: list[Any] = [query]
-        if since is not None:
-            where.append("items.published_at >= ?")
-            params.append(iso(since))
-        if entity is not None:
-            where.append(
-                "EXISTS (SELECT 1 FROM matches WHERE matches.item_id = items_fts.rowid "
-                "AND matches.entity = ? COLLATE NOCASE)"
+            keys = self._keys_of_entity(query, entity, since, window)
+            if not keys:
+                return []
+            marks = ",".join("?" * len(keys))
+            rows = self._rows(f"{_ITEM_SELECT} WHERE items.id IN ({marks}) GROUP BY items.id", keys)
+        else:
+            where = ["items_fts MATCH ?"]
+            params: list[Any] = [query]
+            if since is not None:
+                where.append("items.published_at >= ?")
+                params.append(iso(since))
+            rows = self._rows(
+                "SELECT items.id, items.feed, items.title, items.link, items.summary, "
+                "items.published_at, items.seen_at, (SELECT group_concat(entity, char(31)) "
+                "FROM matches WHERE matches.item_id = items.id) AS entities "
+                "FROM items_fts JOIN items ON items.id = items_fts.rowid "
+                f"WHERE {' AND '.join(where)} ORDER BY items_fts.rowid DESC LIMIT ?",
+                [*params, window],
             )
-            params.append(entity)
-        params.append(max(limit * SEARCH_WINDOW, 50))
-        rows = self._rows(
-            "SELECT items.id, items.feed, items.title, items.link, items.summary, "
-            "items.published_at, items.seen_at, (SELECT group_concat(entity, char(31)) "
-            "FROM matches WHERE matches.item_id = items.id) AS entities "
-            "FROM items_fts JOIN items ON items.id = items_fts.rowid "
-            f"WHERE {' AND '.join(where)} ORDER BY items_fts.rowid DESC LIMIT ?",
-            params,
-        )
         found = sorted(
             (_stored_item(row) for row in rows), key=lambda i: (i.published, i.key), reverse=True
         )
         return found[:limit]
 
-    def _search_recent_of(
-        self, query: str, entity: str, since: datetime | None, limit: int, window: int
-    ) -> list[StoredItem]:
-        """Intersect the newest FTS hits with the entity's newest items (two index walks)."""
+    def _keys_of_entity(
+        self, query: str, entity: str, since: datetime | None, want: int
+    ) -> list[int]:
+        """The newest ``want`` items (by rowid) that match ``query`` and ``entity``, newest first.
+
+        Walks rowid ranges newest first, each four times as wide as the last, and in each lets
+        the rarer side drive: the entity's items there are counted (an index range) and the
+        FTS hits estimated from their density in the first range. Few entity items: each is
+        looked up in FTS by rowid. Otherwise the range's FTS hits are scanned and kept if the
+        entity matched. A rare entity with a common word thus costs a few hundred lookups
+        instead of a walk over the whole index. A prefix is expanded over the whole index by
+        every FTS query, so it gets one range.
+        """
         db = self._db()
-        hits = {
-            row[0]
-            for row in db.execute(
-                "SELECT rowid FROM items_fts WHERE items_fts MATCH ? ORDER BY rowid DESC LIMIT ?",
-                (query, window),
-            )
-        }
-        keys = [
-            row[0]
-            for row in db.execute(
-                "SELECT item_id FROM matches WHERE entity = ? COLLATE NOCASE "
-                "ORDER BY item_id DESC LIMIT ?",
-                (entity, window),
-            )
-            if row[0] in hits
-        ][: limit * SEARCH_WINDOW]
-        if not keys:
-            return []
-        marks = ",".join("?" * len(keys))
-        since_clause = "AND items.published_at >= ?" if since is not None else ""
-        rows = self._rows(
-            f"{_ITEM_SELECT} WHERE items.id IN ({marks}) {since_clause} GROUP BY items.id",
-            [*keys, *([iso(since)] if since is not None else [])],
+        (top,) = db.execute("SELECT coalesce(max(id), 0) FROM items").fetchone()
+        since_clause = (
+            "AND (SELECT published_at FROM items WHERE id = items_fts.rowid) >= :since"
+            if since is not None
+            else ""
         )
-        found = sorted(
-            (_stored_item(row) for row in rows), key=lambda i: (i.published, i.key), reverse=True
+        of_entity = (
+            "SELECT item_id FROM matches WHERE entity = :entity COLLATE NOCASE "
+            "AND item_id BETWEEN :lo AND :hi"
         )
-        return found[:limit]
+        # Each entity item, newest first, looked up in FTS by rowid, until enough are found.
+        looked_up = (
+            "SELECT item_id FROM matches CROSS JOIN items_fts ON items_fts.rowid = item_id "
+            "WHERE entity = :entity COLLATE NOCASE AND item_id BETWEEN :lo AND :hi "
+            f"AND items_fts MATCH :query {since_clause} ORDER BY item_id DESC LIMIT :want"
+        )
+        # The range's FTS hits that are entity items; ``+rowid`` keeps FTS5 from taking the
+        # IN list as rowids to look up.
+        scanned = (
+            "SELECT rowid FROM items_fts WHERE items_fts MATCH :query "
+            f"AND rowid BETWEEN :lo AND :hi AND +rowid IN ({of_entity}) {since_clause}"
+        )
+        params: dict[str, Any] = {"entity": entity, "query": query}
+        if since is not None:
+            params["since"] = iso(since)
+        lookup_cost = _lookup_cost(query)
+        density = 0.0
+        keys: list[int] = []
+        size = top if "*" in query else ENTITY_RANGE
+        hi = top
+        while hi > 0 and len(keys) < want:
+            lo = max(1, hi - size + 1)
+            params.update(lo=lo, hi=hi, want=want - len(keys))
+            if lookup_cost and not density:
+                (found,) = db.execute(
+                    "SELECT count(*) FROM items_fts WHERE items_fts MATCH :query "
+                    "AND rowid BETWEEN :lo AND :hi",
+                    params,
+                ).fetchone()
+                density = max(found, 1) / (hi - lo + 1)
+            (items,) = db.execute(f"SELECT count(*) FROM ({of_entity})", params).fetchone()
+            if items:
+                sql = looked_up if items * lookup_cost < density * (hi - lo + 1) else scanned
+                keys += sorted((row[0] for row in db.execute(sql, params)), reverse=True)
+            hi = lo - 1
+            size *= 4
+        return keys[:want]
 
     def latest(self, *, entity: str | None = None, limit: int = 5) -> list[StoredItem]:
         """The newest items that matched a watched entity (or the given one): the newest
@@ -914,6 +937,15 @@ def _stored_item(row: dict[str, Any]) -> StoredItem:
         entities=entities,
         seen=_from_iso(row.get("seen_at")),
     )
+
+
+def _lookup_cost(query: str) -> int:
+    """What looking one rowid up in FTS costs, in FTS hits scanned, or 0 when it is never
+    worth it: a phrase or a prefix costs up to milliseconds a lookup (measured at 1M items)."""
+    terms = query.split('"')[1::2]
+    if "*" in query or any(" " in term for term in terms):
+        return 0
+    return PROBE_COST * len(terms)
 
 
 def _hits_json(hits: Sequence[Hit]) -> str:

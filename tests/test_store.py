@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import sqlite3
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from bot.migrations import MIGRATIONS
 from bot.models import Deadline, EntityMatch, Hit, Record
-from bot.store import Store, fts_query
+from bot.store import Store, fts_query, iso
 from tests.factories import NOW, make_item
 
 
@@ -269,3 +269,78 @@ def test_fts_index_stays_consistent_through_inserts_and_updates(store: Store) ->
     conn.close()
     assert len(store.search("Pentagon", limit=100)) == 49
     assert [s.title for s in store.search("Renamed")] == ["Renamed story"]
+
+
+_REFERENCE = (
+    "SELECT items_fts.rowid FROM items_fts JOIN items ON items.id = items_fts.rowid "
+    "WHERE items_fts MATCH :query AND items.published_at >= :since AND EXISTS "
+    "(SELECT 1 FROM matches WHERE item_id = items_fts.rowid AND entity = :entity COLLATE NOCASE) "
+    "ORDER BY items_fts.rowid DESC LIMIT :window"
+)
+
+
+def _reference(
+    store: Store, text: str, entity: str, since: datetime | None, limit: int
+) -> list[int]:
+    """Entity search by its definition, as the whole-index walk did it: the newest
+    max(5 × limit, 50) hits the entity matched, then the newest published."""
+    conn = sqlite3.connect(store.path)
+    params = {
+        "query": fts_query(text),
+        "since": iso(since) if since else "",
+        "entity": entity,
+        "window": max(5 * limit, 50),
+    }
+    found = [store.item(row[0]) for row in conn.execute(_REFERENCE, params)]
+    conn.close()
+    ordered = sorted((i for i in found if i), key=lambda i: (i.published, i.key), reverse=True)
+    return [i.key for i in ordered[:limit]]
+
+
+@pytest.fixture(scope="module")
+def big_store(tmp_path_factory: pytest.TempPathFactory) -> Store:
+    """10,000 items, three rowid ranges of an entity search: "contract" in every item,
+    "national" and "security" in many but the phrase in three; Anthropic in 1 item of 700
+    (looked up by rowid), DoD in 1 of 3 (scanned). Publication times jump around, so rowid
+    order is not publication order."""
+    store = Store(tmp_path_factory.mktemp("big") / "big.db")
+    store.sync_feed("A", "https://a.example/feed")
+    words = ["contract", "national", "security", "drone", "budget"]
+    records = []
+    for n in range(10_000):
+        text = " ".join(words[(n + k) % 5] for k in range(n % 4 + 1))
+        if n in (17, 5_000, 9_990):
+            text += " national security"
+        item = make_item(
+            id=str(n),
+            link=None,
+            title=f"Item {n}",
+            summary=f"{text} contract",
+            published=NOW - timedelta(hours=(n * 37) % 500),
+        )
+        matches = [
+            EntityMatch(e, ()) for e, every in (("Anthropic", 700), ("DoD", 3)) if not n % every
+        ]
+        records.append(Record(item, tuple(matches)))
+    for start in range(0, len(records), 1000):
+        store.save_poll("A", records[start : start + 1000], now=NOW)
+    return store
+
+
+@pytest.mark.parametrize(
+    "text", ["contract", "drone budget", '"national security"', "secur*", "none"]
+)
+@pytest.mark.parametrize("entity", ["Anthropic", "dod", "nobody"])
+@pytest.mark.parametrize("since", [None, NOW - timedelta(hours=100)])
+@pytest.mark.parametrize("limit", [3, 11])
+def test_entity_search_equals_the_whole_index_walk(
+    big_store: Store, text: str, entity: str, since: datetime | None, limit: int
+) -> None:
+    found = big_store.search(text, entity=entity, since=since, limit=limit)
+    assert [s.key for s in found] == _reference(big_store, text, entity, since, limit)
+
+
+def test_entity_search_finds_a_rare_entity_under_a_common_word(big_store: Store) -> None:
+    found = big_store.search("contract", entity="anthropic", limit=20)
+    assert len(found) == 15  # every Anthropic item, though "contract" is in all 10,000
+    assert big_store.search('"national security"', entity="Anthropic") == []
