@@ -3,16 +3,18 @@
 ``match_item`` runs on every new item, so its cost follows the item's length, not the watchlist's
 size. Scanning one item:
 
-1. Join the fields with NUL (no phrase holds one, so no hit spans two fields).
-2. Gate: split the item into lowercased ASCII word tokens and test them against an index holding
-   one token of every term. Most items share none and stop here, after a few C-level calls.
-3. Otherwise map whitespace to ' ' and curly apostrophes to "'", collapse runs of spaces (keeping
-   an offset map back), lowercase length-preservingly, and run one Aho-Corasick pass over it.
-   The automaton holds terms, exclusions and context words together; a raw hit counts only when
-   whole-word, and for a case-sensitive entity only when it has the configured spelling.
-4. Exclusions and context words found by that pass are read only for entities that were hit.
-
-Phrases with no ASCII letter or digit (say "国防部") cannot be gated; they make every item scan.
+1. Join the fields with NUL, and put one at each end (no phrase holds one, so no hit spans two
+   fields, and every hit has a char on either side).
+2. Fold: map whitespace to ' ' and curly apostrophes to "'", collapse runs of spaces (keeping an
+   offset map back) and lowercase length-preservingly. An ASCII item without whitespace runs
+   takes a shortcut: one ``bytes.translate``.
+3. Scan text: the folded text with every char that is not a letter, digit or '_' made a space.
+   The automaton's keys are the folded terms likewise mapped and padded with a space each side,
+   so a raw hit is already whole-word: no Python check per hit, and no per-item pre-filter. A
+   hit counts when the folded text holds the term itself there (so "AT T" is not "AT&T"), and
+   for a case-sensitive entity only when it has the configured spelling.
+4. Exclusions and context words live in a second automaton, scanned only when a guarded entity
+   was hit.
 """
 
 from __future__ import annotations
@@ -35,8 +37,18 @@ _SPACE = re.compile(
     "[" + "".join(re.escape(c) for c in map(chr, range(0x3001)) if c.isspace() and c != " ") + "]"
 )
 _RUN = re.compile(" {2,}")
-# bytes.translate table: ASCII letters and digits (lowercased) stay, every other byte separates.
-_ASCII_WORD = bytes(c if chr(c).isalnum() and c < 128 else 0x20 for c in range(256)).lower()
+_NON_WORD = re.compile(r"[^\w ]")  # \w is exactly str.isalnum() or "_", as the rules want
+_NON_ASCII_NON_WORD = re.compile(r"[^\w\x00-\x7f]")
+_MARK = "\1"  # the scan text's stand-in for a char that is neither a word char nor a space
+_RUN_KEY = "  "  # in the terms automaton: the ASCII shortcut met a whitespace run
+# bytes.translate tables over ASCII or UTF-8 bytes (multi-byte sequences never hold an ASCII
+# byte, so those pass through): whitespace to ' ', and the scan text (that, lowercased, then
+# every char but a letter, digit, '_' or ' ' to the mark).
+_ASCII_SPACE = bytes(0x20 if c < 128 and chr(c).isspace() else c for c in range(256))
+_ASCII_SCAN = bytes(
+    c if c >= 128 or chr(c).isalnum() or chr(c) in "_ " else ord(_MARK)
+    for c in _ASCII_SPACE.lower()
+)
 
 _Span = tuple[int, int, str]  # start, end (in the collapsed joined text), term or phrase
 
@@ -73,6 +85,8 @@ class Explanation:
 
 _Term = tuple[int, str, str | None]  # entity index, term as configured, exact spelling if cased
 _Guard = tuple[bool, str, str | None]  # is a context word (else an exclusion), phrase, exact
+# An automaton's value: (folded key, its length, payload) for each key with that scan form.
+_Entries = tuple[tuple[str, int, Any], ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,70 +94,67 @@ class Watchlist:
     """Entities compiled once per configuration; read-only, so items and threads can share it."""
 
     entities: tuple[Entity, ...]  # sorted by name; the automaton's payloads index into this
-    automaton: Any  # folded term → (len, terms, {}); None without entities
-    guards: Any  # folded exclude/context phrase → (len, (), guards by entity index), or None
-    gate: frozenset[bytes]  # one token of every term
-    always: bool  # some term has no gate token, so the gate cannot rule an item out
+    automaton: Any  # padded scan form → entries whose payload is the term tuple; None if empty
+    guards: Any  # the same for exclude/context phrases: guards by entity index; None if none
     guarded: tuple[bool, ...]  # per entity: has exclude or context phrases
 
 
 def compile_watchlist(entities: Sequence[Entity]) -> Watchlist:
-    """Build the automaton once; raises ValueError on duplicate names or empty phrases.
+    """Build the automatons once; raises ValueError on duplicate names or empty phrases.
 
-    Every phrase goes into one automaton under its folded key, so one pass finds terms,
-    exclusions and context words alike; case-sensitive phrases carry their exact spelling,
-    which a hit must then equal.
+    Case-sensitive phrases carry their exact spelling, which a hit must then equal.
     """
     ordered = tuple(sorted(entities, key=attrgetter("name")))
     duplicates = sorted(name for name, n in Counter(e.name for e in ordered).items() if n > 1)
     if duplicates:
         raise ValueError(f"duplicate entity names: {', '.join(duplicates)}")
-    phrases: dict[str, tuple[dict[tuple[int, str | None], str], dict[int, list[_Guard]]]] = {}
+    terms: dict[str, dict[tuple[int, str | None], str]] = {}
+    guards: dict[str, dict[int, list[_Guard]]] = {}
     for index, entity in enumerate(ordered):
         for term in entity.terms:
             key, exact = _key(term, entity)
-            phrases.setdefault(key, ({}, {}))[0].setdefault((index, exact), term)
+            terms.setdefault(key, {}).setdefault((index, exact), term)
         for is_context, group in ((False, entity.exclude), (True, entity.context)):
             for phrase in group:
                 key, exact = _key(phrase, entity)
-                guards = phrases.setdefault(key, ({}, {}))[1]
-                guards.setdefault(index, []).append((is_context, phrase, exact))
-    automaton = ahocorasick.Automaton()
-    guard_automaton = ahocorasick.Automaton()
-    gate: set[bytes] = set()
-    always = False
-    # How many terms share each token: "department" in every "Department of …" says little.
-    shared = Counter(t for key, (terms, _) in phrases.items() if terms for t in set(_tokens(key)))
-    for key, (terms, guards) in phrases.items():
-        # Terms and guard phrases go into separate automatons: exclusions and context words
-        # ("AI", "defense") are common, and are only looked for once some guarded entity hit.
-        if guards:
-            guard_automaton.add_word(key, (len(key), (), {i: tuple(g) for i, g in guards.items()}))
-        if terms:
-            payload = tuple((i, term, exact) for (i, exact), term in terms.items())
-            automaton.add_word(key, (len(key), payload, {}))
-            # Every token of a whole-word match is a whole token of the text, so any one will
-            # do: skipping short words ("of", "and"), the one fewest terms share (then the
-            # longest) lets the fewest items through.
-            token = min(_tokens(key), key=lambda t: (len(t) <= 3, shared[t], -len(t)), default=None)
-            if token is None:
-                always = True
-            else:
-                gate.add(token)
-    has_terms = any(terms for terms, _ in phrases.values())
-    has_guards = any(guards for _, guards in phrases.values())
-    if has_terms:
-        automaton.make_automaton()
-    if has_guards:
-        guard_automaton.make_automaton()
+                guards.setdefault(key, {}).setdefault(index, []).append((is_context, phrase, exact))
+    # Terms and guard phrases go into separate automatons: exclusions and context words ("AI",
+    # "defense") are common, and are only looked for once some guarded entity hit.
     return Watchlist(
         entities=ordered,
-        automaton=automaton if has_terms else None,
-        guards=guard_automaton if has_guards else None,
-        gate=frozenset(gate),
-        always=always,
+        automaton=_automaton(
+            {
+                k: tuple((i, term, exact) for (i, exact), term in v.items())
+                for k, v in terms.items()
+            },
+            _RUN_KEY,
+        ),
+        guards=_automaton({k: {i: tuple(g) for i, g in v.items()} for k, v in guards.items()}),
         guarded=tuple(bool(e.exclude or e.context) for e in ordered),
     )
+
+
+def _automaton(payloads: dict[str, Any], *extra: str) -> Any:
+    """Folded keys under their scan form between two boundary chars, ``extra`` keys with value
+    None; None when there are no keys.
+
+    A boundary char is ' ' or the mark, so each key goes in four times. Folded keys differing
+    only in non-space non-word chars ("at&t", "at-t") share their scan forms.
+    """
+    entries: dict[str, list[tuple[str, int, Any]]] = {}
+    for key, payload in payloads.items():
+        entries.setdefault(_NON_WORD.sub(_MARK, key), []).append((key, len(key), payload))
+    if not entries:
+        return None
+    automaton = ahocorasick.Automaton()
+    for scan_key, group in entries.items():
+        for before in (" ", _MARK):
+            for after in (" ", _MARK):
+                automaton.add_word(before + scan_key + after, tuple(group))
+    for key in extra:
+        automaton.add_word(key, None)
+    automaton.make_automaton()
+    return automaton
 
 
 def match_item(watchlist: Watchlist, item: Item) -> tuple[EntityMatch, ...]:
@@ -156,16 +167,17 @@ def match_item(watchlist: Watchlist, item: Item) -> tuple[EntityMatch, ...]:
 
 def explain(watchlist: Watchlist, item: Item) -> tuple[Explanation, ...]:
     """Every entity with a whole-word hit in ``item``, whether or not it counted, and why."""
-    fields = (item.title, item.summary, item.content)
-    joined = _SEP.join(fields)
-    if watchlist.automaton is None or (
-        not watchlist.always and watchlist.gate.isdisjoint(_tokens(joined))
-    ):
+    if watchlist.automaton is None:
         return ()
-    norm, kept, removed = _collapse(_normalise(joined))
-    folded = _fold(norm)
+    fields = (item.title, item.summary, item.content)
+    texts = _texts(
+        watchlist.automaton, f"{_SEP}{fields[0]}{_SEP}{fields[1]}{_SEP}{fields[2]}{_SEP}"
+    )
+    if texts is None:
+        return ()
+    norm, folded, scan, raw, kept, removed = texts
     hits: dict[int, list[_Span]] = {}
-    for start, end, terms, _ in _scan(watchlist.automaton, folded):
+    for start, end, terms in _scan(raw, folded):
         for index, term, exact in terms:
             if exact is None or norm[start:end] == exact:
                 hits.setdefault(index, []).append((start, end, term))
@@ -175,7 +187,7 @@ def explain(watchlist: Watchlist, item: Item) -> tuple[Explanation, ...]:
     satisfied: set[int] = set()
     guarded = [index for index in hits if watchlist.guarded[index]]
     occurrences = (
-        [(s, e, g) for s, e, _, g in _scan(watchlist.guards, folded)]
+        _scan(list(watchlist.guards.iter(scan)), folded)
         if guarded and watchlist.guards is not None
         else []
     )
@@ -188,8 +200,8 @@ def explain(watchlist: Watchlist, item: Item) -> tuple[Explanation, ...]:
                     satisfied.add(index)
                 else:
                     vetoes.setdefault(index, []).append((start, end, phrase))
-    second = len(fields[0]) + 1
-    bounds = (0, second, second + len(fields[1]) + 1)
+    second = len(fields[0]) + 2
+    bounds = (1, second, second + len(fields[1]) + 1)
 
     def to_hit(span: _Span) -> Hit:
         start = span[0] + removed[bisect_left(kept, span[0])]
@@ -221,23 +233,43 @@ def explain(watchlist: Watchlist, item: Item) -> tuple[Explanation, ...]:
     return tuple(explained)
 
 
-def _scan(
-    automaton: Any, text: str
-) -> list[tuple[int, int, tuple[_Term, ...], dict[int, tuple[_Guard, ...]]]]:
-    """Whole-word occurrences: the chars either side of a span are not letters, digits or '_'.
+def _texts(
+    automaton: Any, joined: str
+) -> tuple[str, str, str, list[tuple[int, _Entries]], list[int], list[int]] | None:
+    """The joined fields normalised, then folded, their scan text, the automaton's raw hits on
+    it and the collapse map back (see ``_collapse``); None if nothing was hit.
 
-    Checked at the span's edges whatever the phrase's own edge chars: ".NET" is not found in
-    "ASP.NET", as "DoD" is not in "DoDD".
+    An ASCII item needs no regex: one ``bytes.translate`` makes its scan text, and when the
+    automaton meets no whitespace run (most items) nothing needs collapsing.
+    """
+    if joined.isascii():
+        scan = joined.encode().translate(_ASCII_SCAN).decode()
+        raw = list(automaton.iter(scan))
+        if not raw:
+            return None
+        if all(entries is not None for _, entries in raw):
+            norm = joined.encode().translate(_ASCII_SPACE).decode()
+            return norm, norm.lower(), scan, raw, [], [0]
+    norm, kept, removed = _collapse(_normalise(joined))
+    folded = _fold(norm)
+    scan = _scan_text(folded)
+    raw = list(automaton.iter(scan))
+    return (norm, folded, scan, raw, kept, removed) if raw else None
+
+
+def _scan(raw: list[tuple[int, _Entries]], folded: str) -> list[tuple[int, int, Any]]:
+    """Whole-word occurrences, from an automaton's raw hits on the scan text: (start, end,
+    payload), offsets into ``folded``.
+
+    The scan text settles the edges: ".NET" (scan form "  net ") is not found in "ASP.NET", as
+    "DoD" is not in "DoDD"; comparing the folded text settles the chars inside.
     """
     found = []
-    size = len(text)
-    for last, (length, terms, guards) in automaton.iter(text):
-        start = last - length + 1
-        if start and (text[start - 1].isalnum() or text[start - 1] == "_"):
-            continue
-        if last + 1 < size and (text[last + 1].isalnum() or text[last + 1] == "_"):
-            continue
-        found.append((start, last + 1, terms, guards))
+    for last, entries in raw:
+        for key, length, payload in entries:
+            if folded[last - length : last] == key:
+                found.append((last - length, last, payload))
+                break  # keys sharing a scan form have one length, so one of them at most
     return found
 
 
@@ -292,11 +324,10 @@ def _fold(text: str) -> str:
     return folded.replace("ς", "σ")
 
 
-def _tokens(text: str) -> list[bytes]:
-    """Lowercased ASCII letter-and-digit runs: the gate's cheap view of a text."""
-    if not text.isascii() and ("\u0130" in text or "\u212a" in text):
-        text = _fold(text)  # the only non-ASCII chars that lowercase to ASCII letters
-    return text.encode("utf-8", "surrogatepass").translate(_ASCII_WORD).split()
+def _scan_text(folded: str) -> str:
+    """Every char but a letter, digit, '_' or ' ' to the mark, keeping offsets."""
+    scan = folded.encode("utf-8", "surrogatepass").translate(_ASCII_SCAN)
+    return _NON_ASCII_NON_WORD.sub(_MARK, scan.decode("utf-8", "surrogatepass"))
 
 
 def _describe(hit: Hit) -> str:

@@ -90,6 +90,29 @@ CASES = [
     ),
     case("alias-with-ampersand", [Entity("AT&T")], "at&t and AT&Tx", ("AT&T", T, "at&t")),
     case(
+        "alias-punctuation-is-exact",
+        [Entity("F-35")],
+        "F 35, F.35, F-35B, F–35, F-35",
+        ("F-35", T, "F-35"),
+    ),
+    case(
+        "alias-space-needs-whitespace",
+        [Entity("Pete Hegseth")],
+        "Pete-Hegseth, Pete_Hegseth, Pete\tHegseth",
+        ("Pete Hegseth", T, "Pete\tHegseth"),
+    ),
+    case("alias-with-dots", [Entity("U.S.")], "U.S.-led, U.S", ("U.S.", T, "U.S.")),
+    case("alias-leading-dot", [Entity(".NET")], "ASP.NET and .NET", (".NET", T, ".NET")),
+    case("alias-trailing-plus", [Entity("C++")], "C++x, C+, C++", ("C++", T, "C++")),
+    case(
+        "non-ascii-punctuation-separates",
+        [Entity("Anduril")],
+        "“Anduril”—Anduril…",
+        ("Anduril", T, "Anduril"),
+        ("Anduril", T, "Anduril"),
+    ),
+    case("non-ascii-letters-join", [Entity("Anduril")], "éAnduril Andurilé Anduril²"),
+    case(
         "curly-alias-straight-text",
         [Entity("Lattice", aliases=("Anduril’s Lattice",))],
         "Anduril's Lattice",
@@ -111,6 +134,7 @@ CASES = [
     ),
     case("case-sensitive-positive", [META], "Meta unveils", ("Meta", T, "Meta")),
     case("case-sensitive-negative", [META], "a meta-analysis; META"),
+    case("case-sensitive-after-run", [META], "a  meta, Meta", ("Meta", T, "Meta")),
     case("case-sensitive-acronym-negative", [Entity("CDAO", case_sensitive=True)], "cdao Cdao"),
     case(
         "case-sensitive-acronym-positive",
