@@ -5,16 +5,20 @@ size. Scanning one item:
 
 1. Join the fields with NUL, and put one at each end (no phrase holds one, so no hit spans two
    fields, and every hit has a char on either side).
-2. Fold: map whitespace to ' ' and curly apostrophes to "'", collapse runs of spaces (keeping an
-   offset map back) and lowercase length-preservingly. An ASCII item without whitespace runs
-   takes a shortcut: one ``bytes.translate``.
-3. Scan text: the folded text with every char that is not a letter, digit or '_' made a space.
-   The automaton's keys are the folded terms likewise mapped and padded with a space each side,
-   so a raw hit is already whole-word: no Python check per hit, and no per-item pre-filter. A
-   hit counts when the folded text holds the term itself there (so "AT T" is not "AT&T"), and
-   for a case-sensitive entity only when it has the configured spelling.
-4. Exclusions and context words live in a second automaton, scanned only when a guarded entity
-   was hit.
+2. Scan text: one char per char of the item; a letter, digit or '_' stays a word char (ASCII
+   ones lowercased, any other one '_'), whitespace becomes ' ' and every other char a mark.
+   The automaton's keys are the folded terms in that form between two boundary chars (' ' or
+   the mark), so a raw hit is already a whole-word candidate: no Python check per position and
+   no per-item pre-filter; and as every key starts with one of two chars, the automaton's root
+   has two children, which halves the cost of the pass.
+3. For an item that cp1252 can encode (ASCII, or Western text with curly quotes and dashes),
+   the scan text is one ``bytes.translate``, and an item with no hit (most) stops there.
+4. Otherwise, or on a hit: map whitespace to ' ' and curly apostrophes to "'", collapse runs of
+   spaces (keeping an offset map back; the automaton flags a run), lowercase length-preservingly,
+   and take the scan text of that. A candidate counts when the folded text holds the term itself
+   (so "AT T" is not "AT&T"), and for a case-sensitive entity the configured spelling.
+5. An entity that was hit and has exclusions or context words then looks for each of them
+   with ``str.find``: a few phrases, so cheaper than another automaton pass.
 """
 
 from __future__ import annotations
@@ -22,9 +26,9 @@ from __future__ import annotations
 import re
 from bisect import bisect_left
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from operator import attrgetter
+from operator import attrgetter, itemgetter
 from typing import Any
 
 import ahocorasick
@@ -37,18 +41,27 @@ _SPACE = re.compile(
     "[" + "".join(re.escape(c) for c in map(chr, range(0x3001)) if c.isspace() and c != " ") + "]"
 )
 _RUN = re.compile(" {2,}")
-_NON_WORD = re.compile(r"[^\w ]")  # \w is exactly str.isalnum() or "_", as the rules want
-_NON_ASCII_NON_WORD = re.compile(r"[^\w\x00-\x7f]")
+_NON_ASCII = re.compile(r"[^\x00-\x7f]")
+_NON_ASCII_WORD = re.compile(r"[^\W\x00-\x7f]")  # \w is exactly str.isalnum() or "_"
 _MARK = "\1"  # the scan text's stand-in for a char that is neither a word char nor a space
-_RUN_KEY = "  "  # in the terms automaton: the ASCII shortcut met a whitespace run
-# bytes.translate tables over ASCII or UTF-8 bytes (multi-byte sequences never hold an ASCII
-# byte, so those pass through): whitespace to ' ', and the scan text (that, lowercased, then
-# every char but a letter, digit, '_' or ' ' to the mark).
-_ASCII_SPACE = bytes(0x20 if c < 128 and chr(c).isspace() else c for c in range(256))
-_ASCII_SCAN = bytes(
-    c if c >= 128 or chr(c).isalnum() or chr(c) in "_ " else ord(_MARK)
-    for c in _ASCII_SPACE.lower()
+_BOUNDARY = " " + _MARK
+_RUN_KEY = "  "  # in the terms automaton: the shortcut met a whitespace run
+
+
+def _scan_char(char: str) -> str:
+    """What ``char`` (folded and normalised) becomes in the scan text."""
+    if char.isalnum() or char == "_":
+        return char.lower() if char.isascii() else "_"
+    return " " if char == " " else _MARK
+
+
+# bytes.translate tables over cp1252, which holds ASCII and the letters, quotes and dashes of
+# most English and Western European text: _normalise, and the scan text.
+_CP1252 = [bytes([byte]).decode("cp1252", "ignore") for byte in range(256)]  # "" if undefined
+_CP1252_NORM = bytes(
+    0x20 if c.isspace() else 0x27 if c in "\u2018\u2019" else byte for byte, c in enumerate(_CP1252)
 )
+_CP1252_SCAN = "".join(_scan_char(_CP1252[byte]) for byte in _CP1252_NORM).encode()
 
 _Span = tuple[int, int, str]  # start, end (in the collapsed joined text), term or phrase
 
@@ -84,7 +97,7 @@ class Explanation:
 
 
 _Term = tuple[int, str, str | None]  # entity index, term as configured, exact spelling if cased
-_Guard = tuple[bool, str, str | None]  # is a context word (else an exclusion), phrase, exact
+_Guard = tuple[bool, str, str, str | None]  # is context (else exclusion), phrase, key, exact
 # An automaton's value: (folded key, its length, payload) for each key with that scan form.
 _Entries = tuple[tuple[str, int, Any], ...]
 
@@ -95,12 +108,11 @@ class Watchlist:
 
     entities: tuple[Entity, ...]  # sorted by name; the automaton's payloads index into this
     automaton: Any  # padded scan form → entries whose payload is the term tuple; None if empty
-    guards: Any  # the same for exclude/context phrases: guards by entity index; None if none
-    guarded: tuple[bool, ...]  # per entity: has exclude or context phrases
+    guards: tuple[tuple[_Guard, ...], ...]  # per entity: its exclusions, then context words
 
 
 def compile_watchlist(entities: Sequence[Entity]) -> Watchlist:
-    """Build the automatons once; raises ValueError on duplicate names or empty phrases.
+    """Build the automaton once; raises ValueError on duplicate names or empty phrases.
 
     Case-sensitive phrases carry their exact spelling, which a hit must then equal.
     """
@@ -109,17 +121,10 @@ def compile_watchlist(entities: Sequence[Entity]) -> Watchlist:
     if duplicates:
         raise ValueError(f"duplicate entity names: {', '.join(duplicates)}")
     terms: dict[str, dict[tuple[int, str | None], str]] = {}
-    guards: dict[str, dict[int, list[_Guard]]] = {}
     for index, entity in enumerate(ordered):
         for term in entity.terms:
             key, exact = _key(term, entity)
             terms.setdefault(key, {}).setdefault((index, exact), term)
-        for is_context, group in ((False, entity.exclude), (True, entity.context)):
-            for phrase in group:
-                key, exact = _key(phrase, entity)
-                guards.setdefault(key, {}).setdefault(index, []).append((is_context, phrase, exact))
-    # Terms and guard phrases go into separate automatons: exclusions and context words ("AI",
-    # "defense") are common, and are only looked for once some guarded entity hit.
     return Watchlist(
         entities=ordered,
         automaton=_automaton(
@@ -127,15 +132,20 @@ def compile_watchlist(entities: Sequence[Entity]) -> Watchlist:
                 k: tuple((i, term, exact) for (i, exact), term in v.items())
                 for k, v in terms.items()
             },
-            _RUN_KEY,
         ),
-        guards=_automaton({k: {i: tuple(g) for i, g in v.items()} for k, v in guards.items()}),
-        guarded=tuple(bool(e.exclude or e.context) for e in ordered),
+        guards=tuple(
+            tuple(
+                (is_context, phrase, *_key(phrase, entity))
+                for is_context, group in ((False, entity.exclude), (True, entity.context))
+                for phrase in group
+            )
+            for entity in ordered
+        ),
     )
 
 
-def _automaton(payloads: dict[str, Any], *extra: str) -> Any:
-    """Folded keys under their scan form between two boundary chars, ``extra`` keys with value
+def _automaton(payloads: dict[str, Any]) -> Any:
+    """Folded keys under their scan form between two boundary chars, and the run key with value
     None; None when there are no keys.
 
     A boundary char is ' ' or the mark, so each key goes in four times. Folded keys differing
@@ -143,7 +153,7 @@ def _automaton(payloads: dict[str, Any], *extra: str) -> Any:
     """
     entries: dict[str, list[tuple[str, int, Any]]] = {}
     for key, payload in payloads.items():
-        entries.setdefault(_NON_WORD.sub(_MARK, key), []).append((key, len(key), payload))
+        entries.setdefault(_scan_text(key), []).append((key, len(key), payload))
     if not entries:
         return None
     automaton = ahocorasick.Automaton()
@@ -151,8 +161,7 @@ def _automaton(payloads: dict[str, Any], *extra: str) -> Any:
         for before in (" ", _MARK):
             for after in (" ", _MARK):
                 automaton.add_word(before + scan_key + after, tuple(group))
-    for key in extra:
-        automaton.add_word(key, None)
+    automaton.add_word(_RUN_KEY, None)
     automaton.make_automaton()
     return automaton
 
@@ -185,21 +194,17 @@ def explain(watchlist: Watchlist, item: Item) -> tuple[Explanation, ...]:
         return ()
     vetoes: dict[int, list[_Span]] = {}
     satisfied: set[int] = set()
-    guarded = [index for index in hits if watchlist.guarded[index]]
-    occurrences = (
-        _scan(list(watchlist.guards.iter(scan)), folded)
-        if guarded and watchlist.guards is not None
-        else []
-    )
-    for start, end, guards in occurrences:
-        for index in guarded:  # not over guards: a context word may serve thousands of entities
-            for is_context, phrase, exact in guards.get(index, ()):
+    for index in hits:
+        for is_context, phrase, key, exact in watchlist.guards[index]:
+            for start, end in _find(key, folded, scan):
                 if exact is not None and norm[start:end] != exact:
                     continue
                 if is_context:
                     satisfied.add(index)
-                else:
-                    vetoes.setdefault(index, []).append((start, end, phrase))
+                    break
+                vetoes.setdefault(index, []).append((start, end, phrase))
+        if index in vetoes:  # the first veto holding a hit names it: the earliest-ending, longest
+            vetoes[index].sort(key=itemgetter(1, 0))
     second = len(fields[0]) + 2
     bounds = (1, second, second + len(fields[1]) + 1)
 
@@ -237,18 +242,21 @@ def _texts(
     automaton: Any, joined: str
 ) -> tuple[str, str, str, list[tuple[int, _Entries]], list[int], list[int]] | None:
     """The joined fields normalised, then folded, their scan text, the automaton's raw hits on
-    it and the collapse map back (see ``_collapse``); None if nothing was hit.
-
-    An ASCII item needs no regex: one ``bytes.translate`` makes its scan text, and when the
-    automaton meets no whitespace run (most items) nothing needs collapsing.
-    """
-    if joined.isascii():
-        scan = joined.encode().translate(_ASCII_SCAN).decode()
+    it and the collapse map back (see ``_collapse``); None if nothing was hit."""
+    try:
+        data, codec = (
+            (joined.encode(), "ascii") if joined.isascii() else (joined.encode("cp1252"), "cp1252")
+        )
+    except UnicodeEncodeError:
+        pass
+    else:
+        scan = data.translate(_CP1252_SCAN).decode()
         raw = list(automaton.iter(scan))
-        if not raw:
+        if not raw:  # most items stop here
             return None
-        if all(entries is not None for _, entries in raw):
-            norm = joined.encode().translate(_ASCII_SPACE).decode()
+        if all(entries is not None for _, entries in raw):  # else collapse a whitespace run
+            # cp1252 chars lowercase to one char, and none to a final sigma
+            norm = data.translate(_CP1252_NORM).decode(codec)
             return norm, norm.lower(), scan, raw, [], [0]
     norm, kept, removed = _collapse(_normalise(joined))
     folded = _fold(norm)
@@ -271,6 +279,16 @@ def _scan(raw: list[tuple[int, _Entries]], folded: str) -> list[tuple[int, int, 
                 found.append((last - length, last, payload))
                 break  # keys sharing a scan form have one length, so one of them at most
     return found
+
+
+def _find(key: str, folded: str, scan: str) -> Iterator[tuple[int, int]]:
+    """Whole-word occurrences of ``key`` in ``folded``, overlapping ones included."""
+    start = folded.find(key)
+    while start >= 0:  # never 0: folded starts with NUL, which no key holds
+        end = start + len(key)
+        if scan[start - 1] in _BOUNDARY and scan[end] in _BOUNDARY:
+            yield start, end
+        start = folded.find(key, start + 1)
 
 
 def _longest(spans: list[_Span]) -> list[_Span]:
@@ -325,9 +343,10 @@ def _fold(text: str) -> str:
 
 
 def _scan_text(folded: str) -> str:
-    """Every char but a letter, digit, '_' or ' ' to the mark, keeping offsets."""
-    scan = folded.encode("utf-8", "surrogatepass").translate(_ASCII_SCAN)
-    return _NON_ASCII_NON_WORD.sub(_MARK, scan.decode("utf-8", "surrogatepass"))
+    """The scan text of a folded, normalised text: ``_scan_char`` of each char."""
+    if not folded.isascii():
+        folded = _NON_ASCII.sub(_MARK, _NON_ASCII_WORD.sub("_", folded))
+    return folded.encode().translate(_CP1252_SCAN).decode()
 
 
 def _describe(hit: Hit) -> str:

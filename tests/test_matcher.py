@@ -279,6 +279,12 @@ def test_explain_lists_an_entity_whose_every_hit_was_vetoed() -> None:
     assert [v.phrase for v in pentagon.vetoed] == ["Pentagon City"]
 
 
+def test_explain_names_the_first_ending_then_longest_exclusion() -> None:
+    entity = Entity("Pentagon", exclude=("Pentagon City", "the Pentagon", "at the Pentagon"))
+    (pentagon,) = explain(compile_watchlist([entity]), make_item(title="at the Pentagon City"))
+    assert pentagon.vetoed == (Veto(Hit("title", 7, 15, "Pentagon"), "at the Pentagon"),)
+
+
 TERMS = ("Anduril", "DoD", "Department of Defense", "GPT-4o", "AT&T", "Anduril's Lattice", "ai")
 WATCHLIST = compile_watchlist(
     [
