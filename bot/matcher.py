@@ -26,7 +26,7 @@ from __future__ import annotations
 import re
 from bisect import bisect_left
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from operator import attrgetter, itemgetter
 from typing import Any
@@ -168,22 +168,53 @@ def _automaton(payloads: dict[str, Any]) -> Any:
 
 def match_item(watchlist: Watchlist, item: Item) -> tuple[EntityMatch, ...]:
     """The entities ``item`` mentions, sorted by name, each once with every hit that counted."""
-    explained = explain(watchlist, item)
-    if not explained:  # most items: skip building an empty generator
+    judged = _judge(watchlist, item)
+    if judged is None:  # most items
         return ()
-    return tuple(EntityMatch(e.entity, e.hits) for e in explained if e.counted)
+    verdicts, to_hit = judged
+    return tuple(
+        EntityMatch(watchlist.entities[index].name, tuple(map(to_hit, _longest(counted))))
+        for index, counted, _, context_missing in verdicts
+        if counted and not context_missing
+    )
 
 
 def explain(watchlist: Watchlist, item: Item) -> tuple[Explanation, ...]:
     """Every entity with a whole-word hit in ``item``, whether or not it counted, and why."""
-    if watchlist.automaton is None:
+    judged = _judge(watchlist, item)
+    if judged is None:
         return ()
+    verdicts, to_hit = judged
+    return tuple(
+        Explanation(
+            entity=watchlist.entities[index].name,
+            hits=tuple(map(to_hit, _longest(counted))),
+            vetoed=tuple(Veto(to_hit(span), phrase) for span, phrase in vetoed),
+            context_missing=context_missing,
+        )
+        for index, counted, vetoed, context_missing in verdicts
+    )
+
+
+# Per entity hit, by index: its spans that count, those vetoed with the exclusion that did it,
+# and whether it lacks a context word.
+_Verdict = tuple[int, list[_Span], list[tuple[_Span, str]], bool]
+
+
+def _judge(
+    watchlist: Watchlist, item: Item
+) -> tuple[list[_Verdict], Callable[[_Span], Hit]] | None:
+    """The verdicts of the entities hit in ``item``, sorted by index (so by name), and how to
+    turn a span into a Hit; None when nothing was hit. Builds no Hit itself, so that
+    ``match_item`` makes only the ones it returns."""
+    if watchlist.automaton is None:
+        return None
     fields = (item.title, item.summary, item.content)
     texts = _texts(
         watchlist.automaton, f"{_SEP}{fields[0]}{_SEP}{fields[1]}{_SEP}{fields[2]}{_SEP}"
     )
     if texts is None:
-        return ()
+        return None
     norm, folded, scan, raw, kept, removed = texts
     hits: dict[int, list[_Span]] = {}
     for start, end, terms in _scan(raw, folded):
@@ -191,51 +222,44 @@ def explain(watchlist: Watchlist, item: Item) -> tuple[Explanation, ...]:
             if exact is None or norm[start:end] == exact:
                 hits.setdefault(index, []).append((start, end, term))
     if not hits:
-        return ()
-    vetoes: dict[int, list[_Span]] = {}
-    satisfied: set[int] = set()
-    for index in hits:
+        return None
+    verdicts: list[_Verdict] = []
+    for index in sorted(hits):
+        vetoes: list[_Span] = []
+        satisfied = False
         for is_context, phrase, key, exact in watchlist.guards[index]:
+            if is_context and satisfied:
+                continue
             for start, end in _find(key, folded, scan):
                 if exact is not None and norm[start:end] != exact:
                     continue
                 if is_context:
-                    satisfied.add(index)
+                    satisfied = True
                     break
-                vetoes.setdefault(index, []).append((start, end, phrase))
-        if index in vetoes:  # the first veto holding a hit names it: the earliest-ending, longest
-            vetoes[index].sort(key=itemgetter(1, 0))
+                vetoes.append((start, end, phrase))
+        vetoes.sort(key=itemgetter(1, 0))  # the first holding a hit names it: earliest-ending
+        counted: list[_Span] = []
+        vetoed: list[tuple[_Span, str]] = []
+        for span in sorted(hits[index]):
+            by = next((p for s, e, p in vetoes if s <= span[0] and span[1] <= e), None)
+            if by is None:
+                counted.append(span)
+            else:
+                vetoed.append((span, by))
+        context_missing = bool(watchlist.entities[index].context) and not satisfied
+        verdicts.append((index, counted, vetoed, context_missing))
     second = len(fields[0]) + 2
     bounds = (1, second, second + len(fields[1]) + 1)
 
     def to_hit(span: _Span) -> Hit:
-        start = span[0] + removed[bisect_left(kept, span[0])]
-        end = span[1] - 1 + removed[bisect_left(kept, span[1] - 1)] + 1
+        start, end = span[0], span[1]
+        if kept:  # back through the collapsed whitespace runs
+            start += removed[bisect_left(kept, start)]
+            end += removed[bisect_left(kept, end - 1)]
         field = 2 if start >= bounds[2] else 1 if start >= bounds[1] else 0
         return Hit(_FIELDS[field], start - bounds[field], end - bounds[field], span[2])
 
-    explained = []
-    for index in sorted(hits):
-        entity = watchlist.entities[index]
-        counted: list[_Span] = []
-        vetoed: list[Veto] = []
-        for span in sorted(hits[index]):
-            by = next(
-                (p for s, e, p in vetoes.get(index, ()) if s <= span[0] and span[1] <= e), None
-            )
-            if by is None:
-                counted.append(span)
-            else:
-                vetoed.append(Veto(to_hit(span), by))
-        explained.append(
-            Explanation(
-                entity=entity.name,
-                hits=tuple(map(to_hit, _longest(counted))),
-                vetoed=tuple(vetoed),
-                context_missing=bool(entity.context) and index not in satisfied,
-            )
-        )
-    return tuple(explained)
+    return verdicts, to_hit
 
 
 def _texts(
@@ -243,23 +267,21 @@ def _texts(
 ) -> tuple[str, str, str, list[tuple[int, _Entries]], list[int], list[int]] | None:
     """The joined fields normalised, then folded, their scan text, the automaton's raw hits on
     it and the collapse map back (see ``_collapse``); None if nothing was hit."""
-    try:
-        data, codec = (
-            (joined.encode(), "ascii") if joined.isascii() else (joined.encode("cp1252"), "cp1252")
-        )
-    except UnicodeEncodeError:
-        pass
+    data = _cp1252(joined)
+    if data is None:
+        norm, kept, removed = _collapse(_normalise(joined))
+        folded = _fold(norm)
     else:
         scan = data.translate(_CP1252_SCAN).decode()
         raw = list(automaton.iter(scan))
         if not raw:  # most items stop here
             return None
-        if all(entries is not None for _, entries in raw):  # else collapse a whitespace run
-            # cp1252 chars lowercase to one char, and none to a final sigma
-            norm = data.translate(_CP1252_NORM).decode(codec)
+        # cp1252 chars lowercase to one char each, and none to a final sigma: no _fold needed
+        norm = data.translate(_CP1252_NORM).decode("cp1252")
+        if all(entries is not None for _, entries in raw):  # else a whitespace run to collapse
             return norm, norm.lower(), scan, raw, [], [0]
-    norm, kept, removed = _collapse(_normalise(joined))
-    folded = _fold(norm)
+        norm, kept, removed = _collapse(norm)
+        folded = norm.lower()
     scan = _scan_text(folded)
     raw = list(automaton.iter(scan))
     return (norm, folded, scan, raw, kept, removed) if raw else None
@@ -293,6 +315,8 @@ def _find(key: str, folded: str, scan: str) -> Iterator[tuple[int, int]]:
 
 def _longest(spans: list[_Span]) -> list[_Span]:
     """Of one entity's overlapping hits keep the longest (earliest on a tie), in text order."""
+    if len(spans) < 2:
+        return spans
     chosen: list[_Span] = []
     for span in sorted(spans, key=lambda s: (s[0] - s[1], s[0])):
         at = bisect_left(chosen, span)
@@ -344,9 +368,20 @@ def _fold(text: str) -> str:
 
 def _scan_text(folded: str) -> str:
     """The scan text of a folded, normalised text: ``_scan_char`` of each char."""
-    if not folded.isascii():
-        folded = _NON_ASCII.sub(_MARK, _NON_ASCII_WORD.sub("_", folded))
-    return folded.encode().translate(_CP1252_SCAN).decode()
+    data = _cp1252(folded)
+    if data is None:
+        data = _NON_ASCII.sub(_MARK, _NON_ASCII_WORD.sub("_", folded)).encode()
+    return data.translate(_CP1252_SCAN).decode()
+
+
+def _cp1252(text: str) -> bytes | None:
+    """``text`` in cp1252, or None if it holds a char cp1252 lacks."""
+    if text.isascii():
+        return text.encode()  # the same bytes, faster
+    try:
+        return text.encode("cp1252")
+    except UnicodeEncodeError:
+        return None
 
 
 def _describe(hit: Hit) -> str:
