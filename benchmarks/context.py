@@ -105,8 +105,16 @@ class Context:
         return self._server
 
     def fresh_db(self, label: str) -> Path:
+        """A path with no database behind it (one a ``--keep`` run left is removed first)."""
         self._dbs += 1
-        return self.dir / f"{self._dbs:02d}-{label}.db"
+        path = self.dir / f"{self._dbs:02d}-{label}.db"
+        for leftover in (
+            path,
+            path.with_name(path.name + "-wal"),
+            path.with_name(path.name + "-shm"),
+        ):
+            leftover.unlink(missing_ok=True)
+        return path
 
     @property
     def store_path(self) -> Path:

@@ -3,7 +3,7 @@ spec on stdin and prints one JSON result per step on stdout.
 
 A fresh interpreter per run keeps each figure's peak RSS its own and no state leaks between
 figures. The real ``Poller``, ``Fetcher`` and ``Store`` run unchanged; the probe only wraps
-their public entry points (and ``bot.pipeline``'s stage functions) to count calls and to sum
+their public entry points (and the Poller's ``_analyse`` stage) to count calls and to sum
 each stage's *thread CPU time* (``time.thread_time``), which excludes time spent waiting for
 the GIL, so the stage shares stay true under eight worker threads.
 
@@ -33,7 +33,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
-import bot.pipeline
 from benchmarks.data import make_feeds, watchlist
 from benchmarks.memory import peak_mb
 from bot.admin import Admin
@@ -45,7 +44,7 @@ from bot.query import Queries
 from bot.store import SaveResult, Store
 
 F = TypeVar("F", bound=Callable[..., Any])
-STAGES = ("fetch", "sync_feed", "parse", "unseen", "match", "deadlines", "save", "feed_state")
+STAGES = ("fetch", "sync_feed", "analyse", "unseen", "save", "feed_state")
 _ROWS = ("items", "matches", "deadlines", "outbox", "items_fts_docsize")
 
 
@@ -84,13 +83,8 @@ class Probe:
 
 def install(probe: Probe, poller: Poller, store: Store, fetcher: Fetcher) -> None:
     """Wrap the stages. Instance attributes shadow the methods; module globals are swapped."""
-    stages = [("match", "match_item"), ("deadlines", "item_deadlines")]
-    if hasattr(poller, "_parse"):  # the stage that parses in-thread or waits for the pool
-        setattr(poller, "_parse", probe.wrap("parse", poller._parse))  # noqa: B010
-    else:
-        stages.append(("parse", "parse_feed"))
-    for stage, name in stages:
-        setattr(bot.pipeline, name, probe.wrap(stage, getattr(bot.pipeline, name)))
+    # The stage that parses, matches and finds deadlines in-thread, or waits for a worker to.
+    setattr(poller, "_analyse", probe.wrap("analyse", poller._analyse))  # noqa: B010
     save = store.save_poll
 
     def save_poll(*args: Any, **kwargs: Any) -> SaveResult:

@@ -50,8 +50,8 @@ def stage_note(step: dict[str, Any]) -> str:
     )
     return (
         f"CPU {cpu:.1f} s{pool} over {step['wall']:.1f} s wall = {cpu / step['wall']:.2f} cores "
-        f"busy; main-process thread CPU by stage (sum {stages['poll_feed']:.1f} s; 'parse' is "
-        "time spent parsing in-thread or waiting for a worker): " + ", ".join(parts)
+        f"busy; main-process thread CPU by stage (sum {stages['poll_feed']:.1f} s; 'analyse' is "
+        "parse + match + deadlines in-thread, or waiting for a worker): " + ", ".join(parts)
     )
 
 
@@ -145,7 +145,7 @@ def run(ctx: Context) -> Section:
             + stage_note(steady),
         )
     )
-    parses = steady["calls"].get("parse", 0)
+    parses = steady["calls"].get("analyse", 0)
     section.rows.append(Row("steady cycle: parses", str(parses), "0", ok(steady, parses == 0)))
     changed = sum(writes.values())
     section.rows.append(
@@ -168,7 +168,7 @@ def run(ctx: Context) -> Section:
             "0",
             ok(reseen, not wrote),
             note=(
-                f"{reseen['calls'].get('parse', 0)} feeds re-parsed, "
+                f"{reseen['calls'].get('analyse', 0)} feeds re-parsed, "
                 f"{count(reseen['saved'].get('new', 0))} new, "
                 f"{count(reseen['saved'].get('updated', 0))} updated; FTS5 structure record "
                 f"{'changed' if reseen['fts_written'] else 'unchanged'}, items_fts_data rows "

@@ -1,6 +1,7 @@
 """poll_feed(): the only place that knows the order of the stages.
 
-fetch → parse → (new items only) match → deadlines → store + outbox, in one transaction.
+fetch → analyse (parse, match, deadlines; in a worker process when there is a pool) →
+(new items only) route → store + outbox, in one transaction.
 A feed that fails updates its own health and the cycle moves on; nothing here raises for bad
 input. Delivery happens elsewhere (bot.delivery drains the outbox).
 """
@@ -17,11 +18,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from bot import metrics
+from bot.analysis import Analysed, Rules, analyse, analyse_in
 from bot.config import Settings
 from bot.deadlines import item_deadlines
 from bot.errors import FetchError, ParseError
 from bot.fetcher import Fetcher
-from bot.matcher import Watchlist, compile_watchlist, match_item
+from bot.matcher import compile_watchlist, match_item
 from bot.models import (
     Deadline,
     EntityMatch,
@@ -31,7 +33,6 @@ from bot.models import (
     FetchResult,
     Item,
     Notice,
-    ParsedFeed,
     Record,
 )
 from bot.parser import parse_feed
@@ -95,12 +96,12 @@ class Poller:
 
     def configure(self, settings: Settings) -> None:
         """Swap in a new configuration (hot reload); polls in flight finish with the old one."""
-        watchlist = compile_watchlist(settings.entities)
+        rules = Rules.of(settings.entities)
         urls = Counter(feed.url for feed in settings.feeds if feed.enabled)
         self._shared_urls = frozenset(url for url, count in urls.items() if count > 1)
-        self._rules: tuple[Settings, Watchlist, Router] = (
+        self._rules: tuple[Settings, Rules, Router] = (
             settings,
-            watchlist,
+            rules,
             self._build_router(settings),
         )
 
@@ -163,7 +164,7 @@ class Poller:
             return result
 
     def _poll(self, feed: Feed, now: datetime) -> PollOutcome:
-        _, watchlist, router = self._rules
+        _, rules, router = self._rules
         state = self.store.sync_feed(feed.name, feed.url)
         if state.disabled_reason:
             return PollOutcome(feed.name, "skipped", error=state.disabled_reason)
@@ -195,9 +196,10 @@ class Poller:
             self._recovered(feed, state, now)
             return PollOutcome(feed.name, "not_modified")
         try:
-            parsed = self._parse(result.body, result.content_type)
+            analysed = self._analyse(result.body, result.content_type, rules, now)
         except ParseError as error:
             return self._fail(feed, state, error, now)
+        parsed = analysed.feed
         if parsed.error:
             log.info("feed is ill-formed but readable feed=%s error=%s", feed.name, parsed.error)
         new, changed = self.store.unseen(feed.name, parsed.items)
@@ -205,8 +207,7 @@ class Poller:
         backfill = _newest(new, feed.backfill) if first_poll else None
         records = []
         for item in new:
-            matches = match_item(watchlist, item)
-            deadlines = item_deadlines(item, item.published or now) if matches else ()
+            matches, deadlines = analysed.findings[item.id]
             alert = bool(matches) and (backfill is None or item.id in backfill)
             destinations = router(feed.name, matches, deadlines) if alert else ()
             records.append(Record(item, matches, deadlines, destinations))
@@ -236,14 +237,16 @@ class Poller:
         )
         return PollOutcome(feed.name, "ok", new=saved.new, alerts=saved.deliveries)
 
-    def _parse(self, body: bytes, content_type: str | None) -> ParsedFeed:
-        """feedparser is pure Python and holds the GIL: with a process pool, parsing runs on
-        the other cores while this thread's siblings fetch, match and store."""
+    def _analyse(
+        self, body: bytes, content_type: str | None, rules: Rules, now: datetime
+    ) -> Analysed:
+        """Parsing and matching are pure Python and hold the GIL: with a process pool they run
+        on the other cores while this thread's siblings fetch and store."""
         pool = self._parse_pool
         if pool is None:
-            return parse_feed(body, content_type=content_type)
+            return analyse(body, content_type, rules.watchlist, now)
         try:
-            return pool.submit(parse_feed, body, content_type=content_type).result()
+            return analyse_in(pool, body, content_type, rules, now)
         except BrokenExecutor:
             # A worker died (the OOM killer, a signal): parse here, and start a fresh pool.
             log.error("parse worker pool broke; restarting it")
@@ -251,7 +254,7 @@ class Poller:
                 if self._parse_pool is pool:
                     self._parse_pool = build_parse_pool()
                     pool.shutdown(wait=False, cancel_futures=True)
-            return parse_feed(body, content_type=content_type)
+            return analyse(body, content_type, rules.watchlist, now)
 
     def _fail(
         self, feed: Feed, state: FeedState, error: FetchError | ParseError, now: datetime

@@ -1,5 +1,5 @@
-"""The parse worker pool: feedparser is pure Python and holds the GIL, so on a machine with
-more than one core parsing runs in worker processes while threads fetch, match and store.
+"""The worker pool: parsing and matching are pure Python and hold the GIL, so on a machine with
+more than one core they run in worker processes (bot.analysis) while threads fetch and store.
 
 Workers are spawned (never forked from a process that already runs threads) and each watches
 its parent: if Redline is killed with SIGKILL, its workers exit within a second instead of

@@ -281,3 +281,43 @@ def test_a_dead_parse_worker_does_not_stop_parsing(
         poller._parse_pool.shutdown()
     pool.shutdown()
     store.close()
+
+
+def test_workers_match_with_the_watchlist_of_the_latest_configuration(
+    loopback: LoopbackServer, tmp_path: Path
+) -> None:
+    """Matching runs in the worker processes; a hot reload reaches them on the next poll."""
+    from bot.workers import build_parse_pool
+
+    pool = build_parse_pool(2)
+    assert pool is not None
+    url = loopback.add_feed("/a.xml", rss(story(1, "Anduril and Palantir bid")))
+    first = Settings(
+        feeds=(Feed("A", url, 60, backfill=5),),
+        entities=(Entity("Anduril"),),
+        allow_private_networks=True,
+    )
+    store = Store(tmp_path / "workers.db")
+    try:
+        with Fetcher(allow_private_networks=True) as fetcher:
+            poller = Poller(first, store, fetcher, parse_pool=pool)
+            assert poller.poll_feed(first.feeds[0], now=NOW).alerts == 1
+            assert [i.entities for i in store.latest()] == [("Anduril",)]  # not Palantir yet
+            poller.configure(
+                Settings(
+                    feeds=first.feeds,
+                    entities=(Entity("Palantir", aliases=("Palantir Technologies",)),),
+                    allow_private_networks=True,
+                )
+            )
+            loopback.add_feed(
+                "/a.xml",
+                rss(story(2, "Palantir Technologies wins"), story(1, "Anduril and Palantir bid")),
+            )
+            assert poller.poll_feed(first.feeds[0], now=NOW).alerts == 1
+            assert [i.title for i in store.latest(entity="Palantir")] == [
+                "Palantir Technologies wins"
+            ]
+    finally:
+        pool.shutdown()
+        store.close()
