@@ -22,6 +22,7 @@ from typing import Any
 
 import sqlite_utils
 
+from bot.group_commit import GroupCommit
 from bot.migrations import migrate
 from bot.models import (
     Alert,
@@ -122,6 +123,7 @@ class Store:
         self._connections: dict[threading.Thread, sqlite3.Connection] = {}
         self._lock = threading.Lock()
         self._write_lock = threading.Lock()
+        self._polls = GroupCommit(self._write)
         db = self._db()
         _enable_wal(db.conn)
         migrate(db.conn)
@@ -149,16 +151,19 @@ class Store:
     def _write(self) -> Iterator[sqlite3.Connection]:
         """One write transaction. Writers in this process queue on a lock, which wakes the
         next one the moment the last commits (SQLite's own busy handler sleeps in steps of up
-        to 100 ms); other processes are still waited for by the busy timeout."""
+        to 100 ms); other processes are still waited for by the busy timeout. A COMMIT that
+        fails (disk full, a deferred constraint) is rolled back too: SQLite leaves the
+        transaction open, and the next writer would find the database locked."""
         conn = self._db().conn
         with self._write_lock:
             conn.execute("BEGIN IMMEDIATE")
             try:
                 yield conn
+                conn.execute("COMMIT")
             except BaseException:
-                conn.execute("ROLLBACK")
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
                 raise
-            conn.execute("COMMIT")
 
     def _rows(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[dict[str, Any]]:
         return list(self._db().query(sql, params))
@@ -314,14 +319,16 @@ class Store:
         last_modified: str | None = None,
         next_poll_at: datetime | None = None,
     ) -> SaveResult:
-        """Store a successful poll in one transaction: new items, their matches and deadlines,
-        their pending deliveries, updated items, and the feed's new state.
+        """Store a successful poll atomically: new items, their matches and deadlines, their
+        pending deliveries, updated items, and the feed's new state.
 
         Nothing is delivered that is not recorded here first; a crash before COMMIT leaves no
-        trace, so the next poll sees the same items as new again.
+        trace, so the next poll sees the same items as new again. Polls saved at the same time
+        share one COMMIT (``bot.group_commit``), each in its own savepoint.
         """
-        new = deliveries = 0
-        with self._write() as conn:
+
+        def save(conn: sqlite3.Connection) -> SaveResult:
+            new = deliveries = 0
             indexed: list[tuple[int, str, str]] = []
             for record in records:
                 key = _insert_item(conn, feed, record.item, now)
@@ -362,7 +369,9 @@ class Store:
                     ),
                 )
             _update_success(conn, feed, now, etag, last_modified, next_poll_at)
-        return SaveResult(new=new, updated=len(changed), deliveries=deliveries)
+            return SaveResult(new=new, updated=len(changed), deliveries=deliveries)
+
+        return self._polls.run(save)
 
     def item(self, key: int) -> StoredItem | None:
         rows = self._rows(f"{_ITEM_SELECT} WHERE items.id = ? GROUP BY items.id", (key,))

@@ -107,6 +107,19 @@ def test_failed_save_leaves_no_trace(store: Store) -> None:
     assert store.pending_deliveries(now=NOW) == []
 
 
+def test_a_failed_commit_is_rolled_back_and_the_next_write_proceeds(store: Store) -> None:
+    def orphan_match() -> None:
+        with store._write() as conn:
+            conn.execute("PRAGMA defer_foreign_keys = ON")  # checked at COMMIT, which then fails
+            conn.execute("INSERT INTO matches (item_id, entity, hits) VALUES (999, 'X', '[]')")
+
+    with pytest.raises(sqlite3.IntegrityError):
+        orphan_match()
+    record = Record(make_item(id="g2"))
+    assert store.save_poll("A", [record], now=NOW).new == 1  # not "database is locked"
+    assert store.count_items() == 1
+
+
 def test_outbox_sent_failed_and_dead(store: Store) -> None:
     store.save_poll("A", [Record(make_item(), destinations=("terminal",))], now=NOW)
     [delivery] = store.pending_deliveries(now=NOW)
