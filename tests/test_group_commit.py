@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -61,7 +61,7 @@ def db(tmp_path: Path) -> Db:
     return Db(tmp_path / "group.db")
 
 
-def insert(name: str, parent: int | None = None) -> object:
+def insert(name: str, parent: int | None = None) -> Callable[[sqlite3.Connection], str]:
     def work(conn: sqlite3.Connection) -> str:
         conn.execute("INSERT INTO rows (name, parent) VALUES (?, ?)", (name, parent))
         return name
@@ -71,7 +71,7 @@ def insert(name: str, parent: int | None = None) -> object:
 
 def test_a_lone_writer_commits_at_once(db: Db) -> None:
     group = GroupCommit(db.transaction)
-    assert group.run(insert("a")) == "a"  # type: ignore[arg-type]
+    assert group.run(insert("a")) == "a"
     assert db.names() == {"a"} and db.transactions == 1
 
 
@@ -89,7 +89,7 @@ def test_writers_queued_behind_a_leader_share_one_commit(db: Db) -> None:
 
     def follower(name: str) -> None:
         queued.release()
-        results[name] = group.run(insert(name))  # type: ignore[arg-type]
+        results[name] = group.run(insert(name))
 
     leader = threading.Thread(target=lambda: results.update(leader=group.run(slow_leader)))
     leader.start()
@@ -105,8 +105,14 @@ def test_writers_queued_behind_a_leader_share_one_commit(db: Db) -> None:
     assert db.transactions == 2  # the leader's, then one for all seven followers
 
 
-def test_a_failing_request_is_rolled_back_alone(db: Db) -> None:
-    group = GroupCommit(db.transaction)
+Work = Callable[[sqlite3.Connection], object]
+
+
+def batch_behind_a_leader(
+    db: Db, group: GroupCommit, others: Mapping[str, Work]
+) -> dict[str, BaseException]:
+    """A leader inserts 'first' alone while ``others`` queue behind it as one batch; the
+    errors each thread got, by name."""
     release = threading.Event()
     errors: dict[str, BaseException] = {}
 
@@ -114,13 +120,9 @@ def test_a_failing_request_is_rolled_back_alone(db: Db) -> None:
         release.wait(5)
         conn.execute("INSERT INTO rows (name) VALUES ('first')")
 
-    def failing(conn: sqlite3.Connection) -> None:
-        conn.execute("INSERT INTO rows (name) VALUES ('half')")
-        raise ValueError("bad poll")
-
-    def run(name: str, work: object) -> None:
+    def run(name: str, work: Work) -> None:
         try:
-            group.run(work)  # type: ignore[arg-type]
+            group.run(work)
         except BaseException as error:
             errors[name] = error
 
@@ -128,46 +130,34 @@ def test_a_failing_request_is_rolled_back_alone(db: Db) -> None:
     threads[0].start()
     while db.transactions == 0:
         time.sleep(0.001)
-    for name, work in (("failing", failing), ("last", insert("last"))):
+    for name, work in others.items():
         threads.append(threading.Thread(target=run, args=(name, work)))
         threads[-1].start()
     time.sleep(0.1)
     release.set()
     for thread in threads:
         thread.join(10)
+    return errors
+
+
+def test_a_failing_request_is_rolled_back_alone(db: Db) -> None:
+    def failing(conn: sqlite3.Connection) -> None:
+        conn.execute("INSERT INTO rows (name) VALUES ('half')")
+        raise ValueError("bad poll")
+
+    group = GroupCommit(db.transaction)
+    errors = batch_behind_a_leader(db, group, {"failing": failing, "last": insert("last")})
     assert db.names() == {"first", "last"}
     assert set(errors) == {"failing"} and str(errors["failing"]) == "bad poll"
 
 
 def test_a_failed_commit_fails_every_request_and_stores_nothing(db: Db) -> None:
     group = GroupCommit(db.transaction)
-    release = threading.Event()
-    errors: dict[str, BaseException] = {}
-
-    def leader(conn: sqlite3.Connection) -> None:
-        release.wait(5)
-        conn.execute("INSERT INTO rows (name) VALUES ('first')")
-
-    def run(name: str, work: object) -> None:
-        try:
-            group.run(work)  # type: ignore[arg-type]
-        except BaseException as error:
-            errors[name] = error
-
-    threads = [threading.Thread(target=run, args=("leader", leader))]
-    threads[0].start()
-    while db.transactions == 0:
-        time.sleep(0.001)
     # A dangling deferred foreign key passes its savepoint but makes COMMIT fail.
-    for name, work in (("orphan", insert("orphan", parent=99)), ("fine", insert("fine"))):
-        threads.append(threading.Thread(target=run, args=(name, work)))
-        threads[-1].start()
-    time.sleep(0.1)
-    release.set()
-    for thread in threads:
-        thread.join(10)
+    others = {"orphan": insert("orphan", parent=99), "fine": insert("fine")}
+    errors = batch_behind_a_leader(db, group, others)
     assert db.names() == {"first"}  # the leader committed alone, before the others queued
     assert set(errors) == {"orphan", "fine"}
     assert all(isinstance(e, sqlite3.IntegrityError) for e in errors.values())
-    assert group.run(insert("after")) == "after"  # type: ignore[arg-type]
+    assert group.run(insert("after")) == "after"
     assert db.names() == {"first", "after"}
