@@ -94,6 +94,10 @@ class FeedServer:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            # Headers and body go out in two writes; with Nagle on, the body's last segment
+            # waits for the client's delayed ACK (up to 40 ms on Linux), which real feed
+            # servers do not impose.
+            disable_nagle_algorithm = True
 
             def log_message(self, format: str, *args: Any) -> None:
                 pass

@@ -156,7 +156,8 @@ def run(ctx: Context) -> Section:
             ok(steady, changed == 0 and not steady["fts_written"]),
             note=f"{writes}; FTS index written: {steady['fts_written']}; "
             f"feed-state writes: {steady['calls'].get('feed_state', 0)} record_success + "
-            f"{steady['calls'].get('sync_feed', 0)} sync_feed transactions",
+            f"{steady['calls'].get('sync_feed', 0)} sync_feed calls (which write only for a new "
+            "or re-pointed feed)",
         )
     )
     fts_rows = reseen["rows"]["items_fts_docsize"] + reseen["rows"]["fts_data_rows"]

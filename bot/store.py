@@ -191,7 +191,14 @@ class Store:
     # -- feed state --------------------------------------------------------------------------
 
     def sync_feed(self, name: str, config_url: str) -> FeedState:
-        """Ensure a row for the feed; a changed configured URL resets the polled URL and health."""
+        """Ensure a row for the feed; a changed configured URL resets the polled URL and health.
+
+        Read first: on every poll but the first after a change there is nothing to write, and
+        a write transaction would queue behind the cycle's saves.
+        """
+        rows = self._rows("SELECT * FROM feeds WHERE name = ?", (name,))
+        if rows and rows[0]["config_url"] == config_url:
+            return _feed_state(rows[0])
         with self._write() as conn:
             conn.execute(
                 "INSERT INTO feeds (name, config_url, url) VALUES (?, ?, ?) "
