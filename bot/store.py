@@ -43,6 +43,7 @@ BUSY_TIMEOUT_MS = 5000
 MIN_PREFIX = 3  # shortest `word*` searched as a prefix
 ENTITY_RANGE = 4096  # rowids in the first range an entity search walks (Store.search)
 PROBE_COST = 300  # one FTS lookup by rowid (~30 µs) in FTS hits scanned (~0.1 µs each)
+_PHRASE = re.compile(r'"[^" ]+ [^"]*"')  # a quoted FTS phrase of two or more words
 SEARCH_WINDOW = 5  # candidates per result a search or `latest` looks at, newest stored first
 _FTS_TOKEN = re.compile(r"\w+\*?", re.UNICODE)
 _FTS_PHRASE = re.compile(r'"([^"]*)"')
@@ -427,8 +428,12 @@ class Store:
         if query is None:
             return []
         window = max(limit * SEARCH_WINDOW, 50)
+        keys: list[int] | None = None
         if entity is not None:
             keys = self._keys_of_entity(query, entity, since, window)
+        elif since is None and _PHRASE.search(query) and "*" not in query:
+            keys = self._keys_of_phrase(query, window)
+        if keys is not None:
             if not keys:
                 return []
             marks = ",".join("?" * len(keys))
@@ -451,6 +456,19 @@ class Store:
             (_stored_item(row) for row in rows), key=lambda i: (i.published, i.key), reverse=True
         )
         return found[:limit]
+
+    def _keys_of_phrase(self, query: str, want: int) -> list[int]:
+        """The newest ``want`` FTS hits of a query with a phrase. FTS5 walks a phrase's position
+        lists backwards about 40% slower than forwards, and a phrase of two common words that
+        is itself rare (5 hits in 1M items) is read whole either way: so read forwards, and
+        only when that finds more than ``want`` hits (cheaply, stopping early) walk newest
+        first."""
+        db = self._db()
+        sql = "SELECT rowid FROM items_fts WHERE items_fts MATCH ? ORDER BY rowid {} LIMIT ?"
+        hits = [row[0] for row in db.execute(sql.format("ASC"), (query, want + 1))]
+        if len(hits) > want:
+            hits = [row[0] for row in db.execute(sql.format("DESC"), (query, want))]
+        return hits
 
     def _keys_of_entity(
         self, query: str, entity: str, since: datetime | None, want: int

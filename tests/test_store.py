@@ -357,3 +357,25 @@ def test_entity_search_finds_a_rare_entity_under_a_common_word(big_store: Store)
     found = big_store.search("contract", entity="anthropic", limit=20)
     assert len(found) == 15  # every Anthropic item, though "contract" is in all 10,000
     assert big_store.search('"national security"', entity="Anthropic") == []
+
+
+@pytest.mark.parametrize(
+    "text", ['"national security"', '"drone budget"', '"budget contract" drone', '"no such"']
+)
+@pytest.mark.parametrize("limit", [3, 11])
+def test_phrase_search_returns_the_newest_hits(big_store: Store, text: str, limit: int) -> None:
+    """Read forwards or backwards, a phrase search finds what newest-first would."""
+    conn = sqlite3.connect(big_store.path)
+    newest = conn.execute(
+        "SELECT rowid FROM items_fts WHERE items_fts MATCH ? ORDER BY rowid DESC LIMIT ?",
+        (fts_query(text), max(5 * limit, 50)),
+    ).fetchall()
+    conn.close()
+    expected = sorted(
+        (i for i in (big_store.item(row[0]) for row in newest) if i),
+        key=lambda i: (i.published, i.key),
+        reverse=True,
+    )
+    found = big_store.search(text, limit=limit)
+    assert [s.key for s in found] == [i.key for i in expected[:limit]]
+    assert text == '"no such"' or found
