@@ -4,9 +4,11 @@ pre-filled stores, cycle subprocesses and (with --profile) py-spy."""
 from __future__ import annotations
 
 import json
+import sqlite3
 import subprocess
 import sys
 import tempfile
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -119,6 +121,13 @@ class Context:
     @property
     def store_path(self) -> Path:
         return self.dir / "prefilled.db"
+
+    def kept_items(self) -> int:
+        """Items already in the pre-filled store (one a ``--keep`` run left, say)."""
+        if not self.store_path.exists():
+            return 0
+        with closing(sqlite3.connect(self.store_path)) as conn:
+            return int(conn.execute("SELECT coalesce(max(id), 0) FROM items").fetchone()[0])
 
     def grow_store(self, size: int) -> float:
         """Grow the shared pre-filled store to ``size`` items; returns the seconds it took."""

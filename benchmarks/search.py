@@ -158,6 +158,11 @@ def run(ctx: Context) -> Section:
     section = Section("store", TITLE)
     qs = queries(scale.entities)
     for size in scale.stores:
+        if (kept := ctx.kept_items()) > size:
+            section.notes.append(
+                f"{count(size)} items: skipped, the kept store holds {count(kept)}"
+            )
+            continue
         built = ctx.grow_store(size)
         section.notes.append(
             f"store of {count(size)} items pre-filled in {secs(built)} "
