@@ -101,4 +101,5 @@ def _batch(
         "WHERE id > ? AND id <= ?",
         (first, first + count),
     )
+    conn.execute("UPDATE fts_progress SET indexed_upto = ?", (first + count,))
     conn.execute("COMMIT")

@@ -148,7 +148,31 @@ FTS_BATCH = """
 DROP TRIGGER items_ai;
 """
 
-MIGRATIONS: tuple[str, ...] = (INITIAL, AUDIT, REMINDERS, NOTICES, FTS_BATCH)
+# New items reach FTS in batches (Store.save_poll every FTS_BATCH items, and before any search),
+# not one FTS5 write per poll: FTS5 flushes a segment per transaction. The mark says which rows
+# are indexed; the update and delete triggers touch only those.
+FTS_DEFERRED = """
+CREATE TABLE fts_progress (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    indexed_upto INTEGER NOT NULL      -- every item with id <= this is in items_fts
+);
+INSERT INTO fts_progress (id, indexed_upto) SELECT 1, coalesce(max(id), 0) FROM items;
+DROP TRIGGER items_ad;
+CREATE TRIGGER items_ad AFTER DELETE ON items
+WHEN old.id <= (SELECT indexed_upto FROM fts_progress) BEGIN
+    INSERT INTO items_fts (items_fts, rowid, title, summary)
+    VALUES ('delete', old.id, old.title, old.summary);
+END;
+DROP TRIGGER items_au;
+CREATE TRIGGER items_au AFTER UPDATE OF title, summary ON items
+WHEN old.id <= (SELECT indexed_upto FROM fts_progress) BEGIN
+    INSERT INTO items_fts (items_fts, rowid, title, summary)
+    VALUES ('delete', old.id, old.title, old.summary);
+    INSERT INTO items_fts (rowid, title, summary) VALUES (new.id, new.title, new.summary);
+END;
+"""
+
+MIGRATIONS: tuple[str, ...] = (INITIAL, AUDIT, REMINDERS, NOTICES, FTS_BATCH, FTS_DEFERRED)
 
 
 def migrate(conn: sqlite3.Connection) -> int:

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import sqlite3
+from contextlib import closing
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
-from bot.migrations import MIGRATIONS
+from bot.migrations import MIGRATIONS, _statements
 from bot.models import Deadline, EntityMatch, Hit, Record
-from bot.store import Store, fts_query, iso
+from bot.store import FTS_BATCH, Store, fts_query, iso
 from tests.factories import NOW, make_item
 
 
@@ -36,6 +37,56 @@ def test_newer_schema_is_refused(db_path: Path) -> None:
     conn.close()
     with pytest.raises(RuntimeError, match="newer than this Redline"):
         Store(db_path)
+
+
+def indexed(path: Path) -> int:
+    """Rows in the FTS index (its docsize table has one per indexed item)."""
+    with closing(sqlite3.connect(path)) as conn:
+        return int(conn.execute("SELECT count(*) FROM items_fts_docsize").fetchone()[0])
+
+
+def test_new_items_reach_the_index_in_batches_and_search_sees_them_all(db_path: Path) -> None:
+    store = Store(db_path)
+    store.sync_feed("A", "https://a.example/feed")
+    for n in range(3):  # three small polls: fewer than FTS_BATCH items, so nothing indexed yet
+        records = [
+            Record(make_item(id=f"{n}-{k}", link=None, title=f"Drone {n} {k}")) for k in range(5)
+        ]
+        store.save_poll("A", records, now=NOW)
+    assert indexed(db_path) == 0
+    reopened = Store(db_path)  # as after a crash: the pending items are in the items table
+    assert len(reopened.search("drone", limit=100)) == 15
+    assert indexed(db_path) == 15
+    big = [Record(make_item(id=f"b{k}", link=None, title="Budget")) for k in range(FTS_BATCH)]
+    store.save_poll("A", big, now=NOW)
+    assert indexed(db_path) == 15 + FTS_BATCH  # a full batch is indexed by the poll itself
+
+
+def test_a_store_it_cannot_write_is_searched_as_indexed(store: Store) -> None:
+    store.save_poll("A", [Record(make_item(id="1", link=None, title="Drone one"))], now=NOW)
+    assert [s.title for s in store.search("drone")] == ["Drone one"]
+    store.save_poll("A", [Record(make_item(id="2", link=None, title="Drone two"))], now=NOW)
+    store._db().conn.execute("PRAGMA query_only = ON")  # this thread's connection may not write
+    assert [s.title for s in store.search("drone")] == ["Drone one"]
+
+
+def test_a_database_from_before_deferred_indexing_keeps_its_index(db_path: Path) -> None:
+    conn = sqlite3.connect(db_path, isolation_level=None)
+    for script in MIGRATIONS[:-1]:  # the schema as the previous release left it
+        for statement in _statements(script):
+            conn.execute(statement)
+    conn.execute(f"PRAGMA user_version = {len(MIGRATIONS) - 1}")
+    conn.execute(
+        "INSERT INTO items (id, feed, guid, title, summary, published_at, seen_at, content_hash) "
+        "VALUES (1, 'A', 'g', 'Old drone story', '', '2026-01-01', '2026-01-01', 'h')"
+    )
+    conn.execute("INSERT INTO items_fts (rowid, title, summary) VALUES (1, 'Old drone story', '')")
+    conn.close()
+    store = Store(db_path)
+    assert [s.title for s in store.search("drone")] == ["Old drone story"]
+    store.save_poll("A", [], [make_item(id="g", link=None, title="Old budget story")], now=NOW)
+    assert store.search("drone") == []  # the update reached the index through the trigger
+    assert [s.title for s in store.search("budget")] == ["Old budget story"]
 
 
 def test_unseen_skips_known_guid_and_known_link_across_feeds(store: Store) -> None:
@@ -277,11 +328,13 @@ def test_fts_index_stays_consistent_through_inserts_and_updates(store: Store) ->
     ]
     store.save_poll("A", records, now=NOW)
     store.save_poll("A", [], [make_item(id="7", link=None, title="Renamed story")], now=NOW)
+    assert len(store.search("Pentagon", limit=100)) == 49  # indexes the 50 pending items
+    assert [s.title for s in store.search("Renamed")] == ["Renamed story"]
+    store.save_poll("A", [], [make_item(id="8", link=None, title="Renamed again")], now=NOW)
     conn = sqlite3.connect(store.path)
     conn.execute("INSERT INTO items_fts (items_fts) VALUES ('integrity-check')")  # raises if not
     conn.close()
-    assert len(store.search("Pentagon", limit=100)) == 49
-    assert [s.title for s in store.search("Renamed")] == ["Renamed story"]
+    assert [s.title for s in store.search("again")] == ["Renamed again"]
 
 
 _REFERENCE = (
