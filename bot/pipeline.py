@@ -115,7 +115,9 @@ class Poller:
         if not feeds:
             return []
         with ThreadPoolExecutor(max_workers=min(workers, len(feeds))) as pool:
-            return list(pool.map(lambda feed: self._poll_guarded(feed, now), feeds))
+            outcomes = list(pool.map(lambda feed: self._poll_guarded(feed, now), feeds))
+        self.store.index_pending()  # a finished cycle leaves nothing out of search
+        return outcomes
 
     def _poll_guarded(self, feed: Feed, now: datetime | None) -> PollOutcome:
         """One feed of a cycle: an unexpected error (a bug, a full disk) fails this feed, not

@@ -17,7 +17,7 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +50,7 @@ _PHRASE = re.compile(r'"[^" ]+ [^"]*"')  # a quoted FTS phrase of two or more wo
 # New items per FTS5 write: FTS5 writes a segment per transaction, so indexing 20 items per
 # poll costs ~78 us an item and 500 at once ~40 (save_poll micro-benchmark, 2 cores).
 FTS_BATCH = 512
+FTS_LAG = timedelta(seconds=2)  # how long a stored item may wait for its batch before a search
 SEARCH_WINDOW = 5  # candidates per result a search or `latest` looks at, newest stored first
 _FTS_TOKEN = re.compile(r"\w+\*?", re.UNICODE)
 _FTS_PHRASE = re.compile(r'"([^"]*)"')
@@ -460,23 +461,27 @@ class Store:
         )
         return found[:limit]
 
+    def index_pending(self) -> None:
+        """Index every item still waiting for an FTS batch (the end of a poll cycle calls this,
+        so `redline poll --once` followed by `redline search` finds what was just stored)."""
+        if self._db().execute(_PENDING).fetchone() is not None:
+            with self._write() as conn:
+                _index_pending(conn)
+
     def _catch_up_index(self) -> None:
-        """Index the items stored since the last FTS batch, so a search sees every stored item.
+        """Index the items still waiting for an FTS batch if the oldest of them was stored more
+        than FTS_LAG ago. Younger ones belong to polls still storing, which index every
+        FTS_BATCH items: waiting for their write lock would make a search during a busy
+        cycle slow. So a search sees every item stored more than FTS_LAG ago.
         A store this process cannot write (read-only file, locked too long) is searched as
         indexed, and says so in the log."""
-        (pending,) = (
-            self._db()
-            .execute(
-                "SELECT (SELECT coalesce(max(id), 0) FROM items) - indexed_upto FROM fts_progress"
-            )
-            .fetchone()
-        )
-        if pending > 0:
-            try:
-                with self._write() as conn:
-                    _index_pending(conn)
-            except sqlite3.OperationalError as error:
-                log.warning("search without the newest %d items: %s", pending, error)
+        oldest = self._db().execute(_PENDING).fetchone()
+        if oldest is None or datetime.fromisoformat(oldest[0]) > datetime.now(UTC) - FTS_LAG:
+            return
+        try:
+            self.index_pending()
+        except sqlite3.OperationalError as error:
+            log.warning("search without the items stored since %s: %s", oldest[0], error)
 
     def _keys_of_phrase(self, query: str, want: int) -> list[int]:
         """The newest ``want`` FTS hits of a query with a phrase. FTS5 walks a phrase's position
@@ -904,6 +909,13 @@ def _enable_wal(conn: sqlite3.Connection, attempts: int = 50) -> None:
 def _chunks(values: Sequence[str], size: int = 500) -> Iterator[Sequence[str]]:
     for start in range(0, len(values), size):
         yield values[start : start + size]
+
+
+# The first item not yet in the FTS index, if any.
+_PENDING = (
+    "SELECT seen_at FROM items WHERE id > (SELECT indexed_upto FROM fts_progress) "
+    "ORDER BY id LIMIT 1"
+)
 
 
 def _index_pending(conn: sqlite3.Connection, *, at_least: int = 1) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 from contextlib import closing
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -60,6 +60,18 @@ def test_new_items_reach_the_index_in_batches_and_search_sees_them_all(db_path: 
     big = [Record(make_item(id=f"b{k}", link=None, title="Budget")) for k in range(FTS_BATCH)]
     store.save_poll("A", big, now=NOW)
     assert indexed(db_path) == 15 + FTS_BATCH  # a full batch is indexed by the poll itself
+
+
+def test_items_stored_a_moment_ago_wait_for_their_batch_or_the_end_of_the_cycle(
+    store: Store,
+) -> None:
+    """A search during a busy cycle does not wait for the writers: items stored less than
+    FTS_LAG ago may be missing until their batch, or the cycle's end (index_pending)."""
+    fresh = Record(make_item(id="fresh", link=None, title="Drone just stored"))
+    store.save_poll("A", [fresh], now=datetime.now(UTC))
+    assert store.search("drone") == []
+    store.index_pending()
+    assert [s.title for s in store.search("drone")] == ["Drone just stored"]
 
 
 def test_a_store_it_cannot_write_is_searched_as_indexed(store: Store) -> None:
