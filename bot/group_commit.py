@@ -12,6 +12,7 @@ stored unless its COMMIT succeeds (then every request in it gets that error).
 
 from __future__ import annotations
 
+import copy
 import sqlite3
 import threading
 from collections.abc import Callable
@@ -77,12 +78,16 @@ class GroupCommit:
                     try:
                         request.result = request.work(conn)
                     except Exception as error:
+                        if not conn.in_transaction:
+                            raise  # SQLite undid the whole transaction (I/O error, disk full)
                         conn.execute("ROLLBACK TO request")
                         request.error = error
                     conn.execute("RELEASE request")
-        except BaseException as error:  # BEGIN or COMMIT failed: the whole batch is undone
+        except BaseException as error:  # the whole batch is undone
             for request in batch:
-                request.error, request.result = error, None
+                # A copy each: threads raising one object would splice their tracebacks.
+                request.error, request.result = copy.copy(error), None
+                request.error.__cause__ = error.__cause__
             raise
         finally:
             for request in batch:

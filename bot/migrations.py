@@ -148,9 +148,11 @@ FTS_BATCH = """
 DROP TRIGGER items_ai;
 """
 
-# New items reach FTS in batches (Store.save_poll every FTS_BATCH items, and before any search),
-# not one FTS5 write per poll: FTS5 flushes a segment per transaction. The mark says which rows
-# are indexed; the update and delete triggers touch only those.
+# New items reach FTS in batches (Store.save_poll every FTS_BATCH items or FTS_LAG, a cycle's
+# end, a search), not one FTS5 write per poll: FTS5 flushes a segment per transaction. The mark
+# says which rows are indexed; the update and delete triggers touch only those. It relies on
+# item ids never being reused below it: items are never deleted (items has no AUTOINCREMENT,
+# so a retention job that deletes items must first move to tracking indexed rows another way).
 FTS_DEFERRED = """
 CREATE TABLE fts_progress (
     id INTEGER PRIMARY KEY CHECK (id = 1),

@@ -9,11 +9,12 @@ input. Delivery happens elsewhere (bot.delivery drains the outbox).
 from __future__ import annotations
 
 import logging
+import sqlite3
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
-from concurrent.futures import BrokenExecutor, Executor, ThreadPoolExecutor
+from concurrent.futures import BrokenExecutor, CancelledError, Executor, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -116,7 +117,10 @@ class Poller:
             return []
         with ThreadPoolExecutor(max_workers=min(workers, len(feeds))) as pool:
             outcomes = list(pool.map(lambda feed: self._poll_guarded(feed, now), feeds))
-        self.store.index_pending()  # a finished cycle leaves nothing out of search
+        try:
+            self.store.index_pending()  # a finished cycle leaves nothing out of search
+        except sqlite3.OperationalError as error:  # the next save or search catches up
+            log.warning("search index not caught up after the cycle: %s", error)
         return outcomes
 
     def _poll_guarded(self, feed: Feed, now: datetime | None) -> PollOutcome:
@@ -249,7 +253,7 @@ class Poller:
             return analyse(body, content_type, rules.watchlist, now)
         try:
             return analyse_in(pool, body, content_type, rules, now)
-        except BrokenExecutor:
+        except (BrokenExecutor, CancelledError):  # CancelledError: another thread replaced it
             # A worker died (the OOM killer, a signal): parse here, and start a fresh pool.
             log.error("parse worker pool broke; restarting it")
             with self._locks_guard:

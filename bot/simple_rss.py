@@ -30,7 +30,7 @@ from feedparser.urls import _urljoin
 __all__ = ["parse_simple_rss"]
 
 _KNOWN = {uri.lower(): prefix for uri, prefix in _FeedParserMixin.namespaces.items()}
-_CANONICAL = frozenset(_KNOWN.values())
+_CANONICAL = frozenset(prefix.lower() for prefix in _KNOWN.values())
 _XML_NS = "{http://www.w3.org/XML/1998/namespace}"
 _LINK_ENTITY = re.compile("&([A-Za-z0-9_]+);")
 
@@ -66,6 +66,10 @@ _IMAGE_CHILDREN = frozenset({"url", "title", "link", "width", "height", "descrip
 _SKIP_CHILDREN = {"skiphours": "hour", "skipdays": "day"}
 # Keys bot.parser reads that an unknown ``prefix:name`` element would write as ``prefix_name``.
 _READ_KEYS = frozenset({"title_detail", "summary_detail", "published_parsed", "updated_parsed"})
+
+
+def _has_handler(name: str) -> bool:
+    return hasattr(_FeedParserMixin, f"_start_{name}") or hasattr(_FeedParserMixin, f"_end_{name}")
 
 
 class _Decline(Exception):
@@ -105,11 +109,14 @@ class _Names:
         if lowered in _KNOWN:
             return _KNOWN[lowered], local.lower()
         given = self._prefixes.get(uri, set())
-        # feedparser names an unknown namespace by its prefix; a default namespace, a namespace
-        # bound to several prefixes, or a prefix feedparser reserves would need its full rules.
-        if len(given) != 1 or (prefix := next(iter(given))) in _CANONICAL or not prefix:
+        # feedparser names an unknown namespace by its lowercased prefix and then looks for a
+        # handler by that name (xmlns:Content="urn:x" still gets content:encoded's); a default
+        # namespace, a namespace bound to several prefixes, a prefix feedparser reserves, or
+        # a name it has a handler for or that lands on a key bot.parser reads: decline.
+        if len(given) != 1 or not (prefix := next(iter(given)).lower()):
             raise _Decline
-        if f"{prefix}_{local}".lower() in _READ_KEYS:
+        name = f"{prefix}_{local.lower()}"
+        if prefix in _CANONICAL or name in _READ_KEYS or _has_handler(name):
             raise _Decline
         return f"unknown:{prefix}", local.lower()
 

@@ -364,7 +364,7 @@ class Store:
                         (key, destination, iso(now), iso(now)),
                     )
                     deliveries += 1
-            _index_pending(conn, at_least=FTS_BATCH)
+            _index_pending(conn, at_least=FTS_BATCH, stored_before=now - FTS_LAG)
             for item in changed:
                 conn.execute(
                     "UPDATE items SET title = ?, link = ?, summary = ?, content = ?, "
@@ -522,7 +522,8 @@ class Store:
         )
         # Each entity item, newest first, looked up in FTS by rowid, until enough are found.
         looked_up = (
-            "SELECT item_id FROM matches CROSS JOIN items_fts ON items_fts.rowid = item_id "
+            "SELECT DISTINCT item_id FROM matches "
+            "CROSS JOIN items_fts ON items_fts.rowid = item_id "
             "WHERE entity = :entity COLLATE NOCASE AND item_id BETWEEN :lo AND :hi "
             f"AND items_fts MATCH :query {since_clause} ORDER BY item_id DESC LIMIT :want"
         )
@@ -918,12 +919,22 @@ _PENDING = (
 )
 
 
-def _index_pending(conn: sqlite3.Connection, *, at_least: int = 1) -> None:
-    """Add items not yet in FTS to it, if there are ``at_least`` of them (rowids only grow:
-    items are never deleted by Redline, so the mark is a complete description)."""
+def _index_pending(
+    conn: sqlite3.Connection, *, at_least: int = 1, stored_before: datetime | None = None
+) -> None:
+    """Add the items not yet in FTS to it, if there are ``at_least`` of them or the oldest was
+    stored before ``stored_before`` (so a steady trickle of polls indexes within FTS_LAG and
+    searches seldom have to). The mark is complete because rowids only grow: Redline never
+    deletes items, so no id is reused below it."""
     (upto,) = conn.execute("SELECT indexed_upto FROM fts_progress").fetchone()
     (top,) = conn.execute("SELECT coalesce(max(id), 0) FROM items").fetchone()
-    if top - upto >= at_least:
+    if top <= upto:
+        return
+    due = top - upto >= at_least
+    if not due and stored_before is not None:
+        (oldest,) = conn.execute(_PENDING).fetchone()  # a row exists: top > upto
+        due = datetime.fromisoformat(oldest) <= stored_before
+    if due:
         conn.execute(
             "INSERT INTO items_fts (rowid, title, summary) "
             "SELECT id, title, summary FROM items WHERE id > ?",

@@ -159,5 +159,6 @@ def test_a_failed_commit_fails_every_request_and_stores_nothing(db: Db) -> None:
     assert db.names() == {"first"}  # the leader committed alone, before the others queued
     assert set(errors) == {"orphan", "fine"}
     assert all(isinstance(e, sqlite3.IntegrityError) for e in errors.values())
+    assert errors["orphan"] is not errors["fine"]  # one object per thread: no spliced tracebacks
     assert group.run(insert("after")) == "after"
     assert db.names() == {"first", "after"}

@@ -255,6 +255,13 @@ DECLINED = {
     "atom-style summary in RSS": rss("<item><summary>s</summary></item>"),
     "undefined entity": rss("<item><title>&nbsp;</title></item>"),
     "two channels": b'<rss version="2.0"><channel/><channel/></rss>',
+    "content:encoded under a capitalised unknown prefix": rss(
+        '<item><title>x</title><Content:encoded xmlns:Content="urn:other">Pentagon'
+        "</Content:encoded></item>"
+    ),
+    "itunes:summary under a capitalised unknown prefix": rss(
+        '<item><Itunes:summary xmlns:Itunes="urn:other">Pentagon</Itunes:summary></item>'
+    ),
     "x_published_parsed collision": rss(
         '<item><published:parsed xmlns:published="urn:p">1</published:parsed></item>'
     ),

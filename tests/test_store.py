@@ -11,7 +11,7 @@ import pytest
 
 from bot.migrations import MIGRATIONS, _statements
 from bot.models import Deadline, EntityMatch, Hit, Record
-from bot.store import FTS_BATCH, Store, fts_query, iso
+from bot.store import FTS_BATCH, FTS_LAG, Store, fts_query, iso
 from tests.factories import NOW, make_item
 
 
@@ -72,6 +72,17 @@ def test_items_stored_a_moment_ago_wait_for_their_batch_or_the_end_of_the_cycle(
     assert store.search("drone") == []
     store.index_pending()
     assert [s.title for s in store.search("drone")] == ["Drone just stored"]
+
+
+def test_a_poll_indexes_items_that_have_waited_longer_than_the_lag(store: Store) -> None:
+    """Polls arriving one by one (the scheduler's way) index within FTS_LAG, not only every
+    FTS_BATCH items, so searches seldom have to write."""
+    store.save_poll("A", [Record(make_item(id="1", link=None, title="Drone"))], now=NOW)
+    store.save_poll("A", [Record(make_item(id="2", link=None, title="Drone"))], now=NOW)
+    assert indexed(store.path) == 0
+    later = NOW + FTS_LAG + timedelta(seconds=1)
+    store.save_poll("B", [Record(make_item(id="3", link=None, title="Drone"))], now=later)
+    assert indexed(store.path) == 3
 
 
 def test_a_store_it_cannot_write_is_searched_as_indexed(store: Store) -> None:
