@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -252,72 +253,62 @@ def test_hot_swapped_watchlist_applies_to_next_poll(
     assert "entities: Palantir (Palantir)\n" in rig.out.getvalue()
 
 
-def test_a_dead_parse_worker_does_not_stop_parsing(
-    loopback: LoopbackServer, tmp_path: Path
-) -> None:
-    import os
-    import signal
-
+@pytest.fixture
+def pool_rig(loopback: LoopbackServer, tmp_path: Path) -> Iterator[Any]:
+    """A poller with two real worker processes over a store file; (poller, store, pool)."""
     from bot.workers import build_parse_pool
 
     pool = build_parse_pool(2)
     assert pool is not None
-    url = loopback.add_feed("/a.xml", rss(story(1, "Pentagon one")))
-    settings = Settings(feeds=(Feed("A", url, 60),), allow_private_networks=True)
     store = Store(tmp_path / "pool.db")
     with Fetcher(allow_private_networks=True) as fetcher:
-        poller = Poller(settings, store, fetcher, parse_pool=pool)
-        assert poller.poll_feed(settings.feeds[0], now=NOW).status == "ok"
-        for process in list(pool._processes.values()):  # the OOM killer, say
-            os.kill(process.pid, signal.SIGKILL)
-            process.join()
-        loopback.add_feed("/a.xml", rss(story(0, "Pentagon two"), story(1, "Pentagon one")))
-        assert poller.poll_feed(settings.feeds[0], now=NOW).status == "ok"
-        assert store.count_items() == 2
-        loopback.add_feed("/a.xml", rss(story(2, "Pentagon three")))
-        assert poller.poll_feed(settings.feeds[0], now=NOW).status == "ok"  # the new pool
-        assert poller._parse_pool is not pool
-        assert poller._parse_pool is not None
-        poller._parse_pool.shutdown()
+
+        def make(settings: Settings) -> tuple[Poller, Store, ProcessPoolExecutor]:
+            return Poller(settings, store, fetcher, parse_pool=pool), store, pool
+
+        yield make
     pool.shutdown()
     store.close()
 
 
+def test_a_dead_parse_worker_does_not_stop_parsing(loopback: LoopbackServer, pool_rig: Any) -> None:
+    import os
+    import signal
+
+    url = loopback.add_feed("/a.xml", rss(story(1, "Pentagon one")))
+    settings = Settings(feeds=(Feed("A", url, 60),), allow_private_networks=True)
+    poller, store, pool = pool_rig(settings)
+    assert poller.poll_feed(settings.feeds[0], now=NOW).status == "ok"
+    for process in list(pool._processes.values()):  # the OOM killer, say
+        os.kill(process.pid, signal.SIGKILL)
+        process.join()
+    loopback.add_feed("/a.xml", rss(story(0, "Pentagon two"), story(1, "Pentagon one")))
+    assert poller.poll_feed(settings.feeds[0], now=NOW).status == "ok"
+    assert store.count_items() == 2
+    loopback.add_feed("/a.xml", rss(story(2, "Pentagon three")))
+    assert poller.poll_feed(settings.feeds[0], now=NOW).status == "ok"  # the new pool
+    assert poller._parse_pool is not pool
+    assert poller._parse_pool is not None
+    poller._parse_pool.shutdown()
+
+
 def test_workers_match_with_the_watchlist_of_the_latest_configuration(
-    loopback: LoopbackServer, tmp_path: Path
+    loopback: LoopbackServer, pool_rig: Any
 ) -> None:
     """Matching runs in the worker processes; a hot reload reaches them on the next poll."""
-    from bot.workers import build_parse_pool
-
-    pool = build_parse_pool(2)
-    assert pool is not None
     url = loopback.add_feed("/a.xml", rss(story(1, "Anduril and Palantir bid")))
     first = Settings(
         feeds=(Feed("A", url, 60, backfill=5),),
         entities=(Entity("Anduril"),),
         allow_private_networks=True,
     )
-    store = Store(tmp_path / "workers.db")
-    try:
-        with Fetcher(allow_private_networks=True) as fetcher:
-            poller = Poller(first, store, fetcher, parse_pool=pool)
-            assert poller.poll_feed(first.feeds[0], now=NOW).alerts == 1
-            assert [i.entities for i in store.latest()] == [("Anduril",)]  # not Palantir yet
-            poller.configure(
-                Settings(
-                    feeds=first.feeds,
-                    entities=(Entity("Palantir", aliases=("Palantir Technologies",)),),
-                    allow_private_networks=True,
-                )
-            )
-            loopback.add_feed(
-                "/a.xml",
-                rss(story(2, "Palantir Technologies wins"), story(1, "Anduril and Palantir bid")),
-            )
-            assert poller.poll_feed(first.feeds[0], now=NOW).alerts == 1
-            assert [i.title for i in store.latest(entity="Palantir")] == [
-                "Palantir Technologies wins"
-            ]
-    finally:
-        pool.shutdown()
-        store.close()
+    poller, store, _ = pool_rig(first)
+    assert poller.poll_feed(first.feeds[0], now=NOW).alerts == 1
+    assert [i.entities for i in store.latest()] == [("Anduril",)]  # not Palantir yet
+    renamed = (Entity("Palantir", aliases=("Palantir Technologies",)),)
+    poller.configure(Settings(feeds=first.feeds, entities=renamed, allow_private_networks=True))
+    loopback.add_feed(
+        "/a.xml", rss(story(2, "Palantir Technologies wins"), story(1, "Anduril and Palantir bid"))
+    )
+    assert poller.poll_feed(first.feeds[0], now=NOW).alerts == 1
+    assert [i.title for i in store.latest(entity="Palantir")] == ["Palantir Technologies wins"]
