@@ -312,3 +312,14 @@ def test_workers_match_with_the_watchlist_of_the_latest_configuration(
     )
     assert poller.poll_feed(first.feeds[0], now=NOW).alerts == 1
     assert [i.title for i in store.latest(entity="Palantir")] == ["Palantir Technologies wins"]
+
+
+def test_parse_workers_yield_the_cpu_to_the_polling_process(pool_rig: Any) -> None:
+    """Workers run niced, so the poller (the serial stage) is never queued behind them."""
+    import os
+
+    from bot.workers import WORKER_NICE
+
+    _, _, pool = pool_rig(Settings())
+    mine = os.nice(0)
+    assert pool.submit(os.nice, 0).result() == min(mine + WORKER_NICE, 19)
