@@ -13,7 +13,8 @@ Everything is generated, nothing is fetched from the network:
 * ``feedserver``: a separate process serving pre-rendered documents with real ETag and
   Last-Modified validators and 304s, on port 0 of 127.0.0.1 … 127.0.0.8 (the Fetcher allows
   two requests in flight per host).
-* ``prefill``: a store of M items written with bulk SQL through the Store's own schema.
+* ``prefill``: a store of M items written with bulk SQL through the Store's own schema; its
+  search index is written in the live store's batches and tidied as the service tidies it.
 * ``cycle``: poll cycles of the real Poller/Fetcher/Store in a fresh process, with a probe
   counting parses, writes and per-stage thread CPU.
 * One module per group of figures: ``first_cycle``, ``throughput``, ``matching``, ``search``,

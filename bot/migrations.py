@@ -174,7 +174,22 @@ WHEN old.id <= (SELECT indexed_upto FROM fts_progress) BEGIN
 END;
 """
 
-MIGRATIONS: tuple[str, ...] = (INITIAL, AUDIT, REMINDERS, NOTICES, FTS_BATCH, FTS_DEFERRED)
+# Store.tidy_index merges the FTS5 segments that share a level as soon as there are two, not
+# four: a search pays per segment (an entity search's lookups by rowid cost about 6 µs on one
+# segment and 14 on seven, at 1M items). FTS5 keeps the setting in items_fts_config.
+FTS_USERMERGE = """
+INSERT INTO items_fts (items_fts, rank) VALUES ('usermerge', 2);
+"""
+
+MIGRATIONS: tuple[str, ...] = (
+    INITIAL,
+    AUDIT,
+    REMINDERS,
+    NOTICES,
+    FTS_BATCH,
+    FTS_DEFERRED,
+    FTS_USERMERGE,
+)
 
 
 def migrate(conn: sqlite3.Connection) -> int:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import sqlite3
 import threading
 import time
 from collections.abc import Mapping
@@ -189,6 +190,7 @@ class Service:
         """One cycle over every enabled feed, then deliver what it found."""
         outcomes = self.poller.poll_all()
         self.deliverer.deliver_due()
+        self._tidy_index()
         return outcomes
 
     # -- running -------------------------------------------------------------------------------
@@ -202,6 +204,7 @@ class Service:
         worker.start()
         self._worker = worker
         self.scheduler.every(60, self._remind_and_digest, "reminders-and-digest")
+        self.scheduler.every(60, self._tidy_index, "search-index")
         self.scheduler.start()
         settings = self.settings
         log.info(
@@ -277,6 +280,13 @@ class Service:
         settings = self.settings
         self.reminder.run(settings.reminders)
         self.digester.run(settings)
+
+    def _tidy_index(self) -> None:
+        """Keep searches fast: merge the search index's segments (at most a second a minute)."""
+        try:
+            self.store.tidy_index()
+        except sqlite3.OperationalError as error:  # locked for too long: the next run merges
+            log.warning("search index not merged: %s", error)
 
     def _install_signal_handlers(self) -> None:
         if threading.current_thread() is not threading.main_thread():

@@ -51,6 +51,7 @@ _PHRASE = re.compile(r'"[^" ]+ [^"]*"')  # a quoted FTS phrase of two or more wo
 # poll costs ~78 us an item and 500 at once ~40 (save_poll micro-benchmark, 2 cores).
 FTS_BATCH = 512
 FTS_LAG = timedelta(seconds=2)  # how long a stored item may wait for its batch before a search
+MERGE_PAGES = 500  # FTS5 pages one Store.tidy_index step merges, in its own write transaction
 SEARCH_WINDOW = 5  # candidates per result a search or `latest` looks at, newest stored first
 _FTS_TOKEN = re.compile(r"\w+\*?", re.UNICODE)
 _FTS_PHRASE = re.compile(r'"([^"]*)"')
@@ -467,6 +468,31 @@ class Store:
         if self._db().execute(_PENDING).fetchone() is not None:
             with self._write() as conn:
                 _index_pending(conn)
+
+    def tidy_index(self, *, budget: float = 1.0) -> int:
+        """Merge FTS5 segments in short steps for up to ``budget`` seconds; returns the steps
+        that merged something (0: nothing left to merge).
+
+        Every FTS batch writes a segment, and FTS5 by itself merges a level only once four
+        segments share it, so a store indexed in batches holds 6 to 14 segments at 1M items.
+        A search reads each segment: entity searches took about 6.4 ms p99 on such a store and
+        about 3.7 ms when this ran every 5,000 items, which leaves 2 to 5 segments. The merges
+        cost about 20 µs an indexed item over FTS5's own. Each step is its own transaction of
+        ``MERGE_PAGES`` pages, so polls and searches wait for at most one step.
+        """
+        deadline = time.monotonic() + budget
+        steps = 0
+        structure = "SELECT block FROM items_fts_data WHERE id = 10"
+        while time.monotonic() < deadline:
+            with self._write() as conn:
+                before = conn.execute(structure).fetchone()
+                conn.execute(
+                    "INSERT INTO items_fts (items_fts, rank) VALUES ('merge', ?)", (MERGE_PAGES,)
+                )
+                if conn.execute(structure).fetchone() == before:
+                    return steps
+            steps += 1
+        return steps
 
     def _catch_up_index(self) -> None:
         """Index the items still waiting for an FTS batch if the oldest of them was stored more

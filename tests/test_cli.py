@@ -238,3 +238,29 @@ def test_export_csv_and_json(
     lines = capsys.readouterr().out.splitlines()
     assert lines[0] == "id,feed,published,title,link,entities,deadlines,summary"
     assert "Anthropic; Department of Defense" in lines[1]
+
+
+def test_each_poll_once_leaves_the_search_index_merged(
+    loopback: LoopbackServer, tmp_path: Path
+) -> None:
+    """A cycle indexes what it stored (one FTS segment); `poll --once` then merges segments."""
+    import sqlite3
+    from contextlib import closing
+
+    config = tmp_path / "feeds.yaml"
+    db = tmp_path / "r.db"
+    url = loopback.url + "/f.xml"
+    config.write_text(
+        f"defaults:\n  allow_private_networks: true\nfeeds:\n  - name: News\n    url: {url}\n"
+    )
+    for cycle in range(3):
+        stories = [
+            {"title": f"Drone story {n}", "guid": f"g{n}", "link": f"https://n.example/{n}"}
+            for n in range(3 * cycle, 3 * cycle + 3)
+        ]
+        loopback.add_feed("/f.xml", rss(*stories))
+        assert main(["poll", "--once", "--config", str(config), "--db", str(db)]) == 0
+    with closing(sqlite3.connect(db)) as conn:
+        (segments,) = conn.execute("SELECT count(DISTINCT segid) FROM items_fts_idx").fetchone()
+        (items,) = conn.execute("SELECT count(*) FROM items_fts_docsize").fetchone()
+    assert (segments, items) == (1, 9)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.migrations import MIGRATIONS, _statements
+from bot.migrations import FTS_DEFERRED, MIGRATIONS, _statements
 from bot.models import Deadline, EntityMatch, Hit, Record
 from bot.store import FTS_BATCH, FTS_LAG, Store, fts_query, iso
 from tests.factories import NOW, make_item
@@ -95,10 +95,11 @@ def test_a_store_it_cannot_write_is_searched_as_indexed(store: Store) -> None:
 
 def test_a_database_from_before_deferred_indexing_keeps_its_index(db_path: Path) -> None:
     conn = sqlite3.connect(db_path, isolation_level=None)
-    for script in MIGRATIONS[:-1]:  # the schema as the previous release left it
+    before = MIGRATIONS.index(FTS_DEFERRED)
+    for script in MIGRATIONS[:before]:  # the schema as the release before it left it
         for statement in _statements(script):
             conn.execute(statement)
-    conn.execute(f"PRAGMA user_version = {len(MIGRATIONS) - 1}")
+    conn.execute(f"PRAGMA user_version = {before}")
     conn.execute(
         "INSERT INTO items (id, feed, guid, title, summary, published_at, seen_at, content_hash) "
         "VALUES (1, 'A', 'g', 'Old drone story', '', '2026-01-01', '2026-01-01', 'h')"
@@ -358,6 +359,40 @@ def test_fts_index_stays_consistent_through_inserts_and_updates(store: Store) ->
     conn.execute("INSERT INTO items_fts (items_fts) VALUES ('integrity-check')")  # raises if not
     conn.close()
     assert [s.title for s in store.search("again")] == ["Renamed again"]
+
+
+def segments(path: Path) -> int:
+    with closing(sqlite3.connect(path)) as conn:
+        return int(conn.execute("SELECT count(DISTINCT segid) FROM items_fts_idx").fetchone()[0])
+
+
+def test_tidy_index_merges_segments_and_searches_find_the_same(store: Store) -> None:
+    """Each FTS batch writes a segment; tidy_index merges them, and changes no result."""
+    for batch in range(12):
+        records = [
+            Record(make_item(id=f"{batch}-{k}", link=None, title=f"Drone {k % 7} budget {batch}"))
+            for k in range(40)
+        ]
+        store.save_poll("A", records, now=NOW)
+        store.index_pending()  # a segment per batch, as polls far apart write them
+    before = {q: store.search(q, limit=500) for q in ("drone", '"budget 3"', "budget 1*")}
+    assert segments(store.path) >= 4
+    assert store.tidy_index(budget=30) > 0
+    assert segments(store.path) == 1  # twelve batches: every level merged into the next
+    assert store.tidy_index() == 0  # nothing left to merge
+    assert {q: store.search(q, limit=500) for q in before} == before
+    assert len(before["drone"]) == 480
+    conn = sqlite3.connect(store.path)
+    conn.execute("INSERT INTO items_fts (items_fts) VALUES ('integrity-check')")  # raises if not
+    conn.close()
+
+
+def test_tidy_index_stops_at_its_budget(store: Store) -> None:
+    for batch in range(6):
+        store.save_poll("A", [Record(make_item(id=str(batch), link=None))], now=NOW)
+        store.index_pending()
+    assert store.tidy_index(budget=0) == 0
+    assert segments(store.path) == 6
 
 
 _REFERENCE = (
