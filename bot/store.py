@@ -12,10 +12,8 @@ import json
 import logging
 import re
 import sqlite3
-import string
 import threading
 import time
-import unicodedata
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -25,6 +23,7 @@ from typing import Any
 
 import sqlite_utils
 
+from bot.fts_words import has_words, plain_words
 from bot.group_commit import GroupCommit
 from bot.migrations import migrate
 from bot.models import (
@@ -480,7 +479,8 @@ class Store:
         A search reads each segment: entity searches took about 6.4 ms p99 on such a store and
         about 3.7 ms when this ran every 5,000 items, which leaves 2 to 5 segments. The merges
         cost about 20 µs an indexed item over FTS5's own. Each step is its own transaction of
-        ``MERGE_PAGES`` pages, so polls and searches wait for at most one step.
+        ``MERGE_PAGES`` pages (tens of milliseconds at 1M items), so a poll's write seldom
+        waits longer than a step or two.
         """
         deadline = time.monotonic() + budget
         steps = 0
@@ -585,13 +585,13 @@ class Store:
     def _look_up(self, params: dict[str, Any], since: bool) -> list[int]:
         """The range's entity items, newest first, that match the query, until ``want``.
 
-        For a query of plain ASCII words, an item whose title and summary hold no letter or
-        digit outside ASCII is tested here (``_has_words``, about 1 µs, where a lookup by rowid
-        in FTS5 costs 6 to 16 µs, more with more segments). Any other item or query is looked
-        up in FTS5. Items not yet in the index are left out, as FTS5 would leave them.
+        For a query of plain ASCII words, an item is tested in Python where that gives FTS5's
+        answer (``bot.fts_words``: about 1 µs, where a lookup by rowid in FTS5 costs 6 to
+        16 µs); any other item or query is looked up in FTS5. Items not yet in the index are
+        left out, as FTS5 would leave them.
         """
         db = self._db()
-        words = _plain_words(params["query"])
+        words = plain_words(params["query"])
         candidates = db.execute(
             "SELECT items.id, items.title, items.summary FROM matches "
             "CROSS JOIN items ON items.id = matches.item_id "
@@ -606,7 +606,7 @@ class Store:
         for key, title, summary in candidates:
             if keys and keys[-1] == key:  # the entity under two spellings (NOCASE)
                 continue
-            found = _has_words(f"{title}\n{summary}", words) if words else None
+            found = has_words(f"{title}\n{summary}", words) if words else None
             if found is None:
                 found = db.execute(lookup, {**params, "key": key}).fetchone() is not None
             if found:
@@ -1085,46 +1085,6 @@ def _stored_item(row: dict[str, Any]) -> StoredItem:
         entities=entities,
         seen=_from_iso(row.get("seen_at")),
     )
-
-
-_PLAIN_QUERY = re.compile(r'"[A-Za-z0-9]+"(?: "[A-Za-z0-9]+")*')
-_NOT_ASCII = re.compile(r"[^\x00-\x7f]")
-_WORD_CHARS = frozenset(string.ascii_lowercase + string.digits)
-
-
-def _plain_words(query: str) -> tuple[str, ...] | None:
-    """The words of a query of plain ASCII words (``"a" "b"``: each of them, anywhere),
-    lower-cased; None for any other query."""
-    if not _PLAIN_QUERY.fullmatch(query):
-        return None
-    return tuple(query.lower().strip('"').split('" "'))
-
-
-def _has_words(text: str, words: tuple[str, ...]) -> bool | None:
-    """Whether FTS5 would find each of ``words`` among the tokens of ``text``, or None when
-    only FTS5 can tell. FTS5's unicode61 tokenizer splits text into runs of letters, digits,
-    marks and private-use characters and folds them; when none of those is outside ASCII, a
-    token is a run of ASCII letters and digits, folded by lower()."""
-    if not text.isascii() and any(
-        unicodedata.category(char)[0] in "LNM" or unicodedata.category(char) == "Co"
-        for char in _NOT_ASCII.findall(text)
-    ):
-        return None
-    low = text.lower()
-    return all(_has_word(low, word) for word in words)
-
-
-def _has_word(text: str, word: str) -> bool:
-    """``word`` occurs in ``text`` as a whole run of ASCII letters and digits."""
-    start = text.find(word)
-    while start != -1:
-        end = start + len(word)
-        if (start == 0 or text[start - 1] not in _WORD_CHARS) and (
-            end == len(text) or text[end] not in _WORD_CHARS
-        ):
-            return True
-        start = text.find(word, start + 1)
-    return False
 
 
 def _lookup_cost(query: str) -> int:

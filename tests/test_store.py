@@ -8,8 +8,6 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from bot.migrations import FTS_DEFERRED, MIGRATIONS, _statements
 from bot.models import Deadline, EntityMatch, Hit, Record
@@ -494,80 +492,6 @@ def test_phrase_search_returns_the_newest_hits(big_store: Store, text: str, limi
     assert text == '"no such"' or found
 
 
-# Characters on both sides of the ASCII line that FTS5's unicode61 tokenizer treats in every
-# way: separators (ASCII punctuation, "_", em dash, curly quote, soft hyphen, NBSP), letters it
-# folds (É, combining acute, ß, dotted İ, Kelvin sign, long s, fullwidth A), digits outside
-# ASCII, and private use.
-_ALPHABET = "contraiCONTRAI x19_-.'\n—’\u00ad\u00a0ÉéßİKſＡ²٣\u0301\ue000"
-_WORDS = ("contract", "ai", "x1", "9", "on", "contra")
-
-
-@settings(max_examples=600, deadline=None)
-@given(
-    title=st.text(_ALPHABET, max_size=30),
-    summary=st.text(_ALPHABET, max_size=60),
-    words=st.lists(st.sampled_from(_WORDS), min_size=1, max_size=2),
-)
-def test_the_plain_word_test_agrees_with_fts5(title: str, summary: str, words: list[str]) -> None:
-    """Where the in-Python test of an entity search answers, it answers as FTS5 does."""
-    from bot.store import _has_words, _plain_words
-
-    query = " ".join(f'"{w}"' for w in words)
-    plain = _plain_words(query)
-    assert plain is not None
-    answer = _has_words(f"{title}\n{summary}", plain)
-    if answer is None:
-        return
-    with closing(sqlite3.connect(":memory:")) as conn:
-        conn.execute("CREATE VIRTUAL TABLE t USING fts5 (title, summary)")
-        conn.execute("INSERT INTO t (rowid, title, summary) VALUES (1, ?, ?)", (title, summary))
-        fts = conn.execute("SELECT count(*) FROM t WHERE t MATCH ?", (query,)).fetchone()[0]
-    assert answer == bool(fts)
-
-
-@pytest.mark.parametrize(
-    "text",
-    [
-        "contra\u0301ct",  # FTS5 drops the combining accent: one token, "contract"
-        "x\ue000contract",  # private use joins the token
-        "contract\ue000",
-        "\u017fcontract",  # long s
-        "\uff41contract",  # fullwidth a
-        "contract\u00b2",  # superscript two: a digit to FTS5
-        "\uff23ontract",
-        "con\u00adtract",  # soft hyphen: a separator
-        "\u0130contract",  # dotted capital I
-        "contract\u212a",  # Kelvin sign
-        "\u00c9CONTRACT",
-        "CONTRACT_award",
-        "contract\u2014x",
-        "a\u0301i contract",
-    ],
-)
-def test_the_plain_word_test_agrees_with_fts5_at_the_edges(text: str) -> None:
-    from bot.store import _has_words
-
-    answer = _has_words(text, ("contract",))
-    with closing(sqlite3.connect(":memory:")) as conn:
-        conn.execute("CREATE VIRTUAL TABLE t USING fts5 (title, summary)")
-        conn.execute("INSERT INTO t (rowid, title, summary) VALUES (1, ?, '')", (text,))
-        fts = conn.execute("SELECT count(*) FROM t WHERE t MATCH '\"contract\"'").fetchone()[0]
-    assert answer is None or answer == bool(fts)
-
-
-def test_the_plain_word_test_answers_for_ascii_words_and_defers_otherwise() -> None:
-    from bot.store import _has_words, _plain_words
-
-    assert _plain_words('"Contract" "AI"') == ("contract", "ai")
-    assert _plain_words('"contr"*') is None  # a prefix
-    assert _plain_words('"national security"') is None  # a phrase
-    assert _plain_words('"zürich"') is None
-    assert _has_words("A contract—signed “today”", ("contract",)) is True
-    assert _has_words("Subcontractors' day", ("contract",)) is False
-    assert _has_words("CONTRACT_AWARD", ("contract",)) is True  # "_" separates tokens
-    assert _has_words("Résumé contract", ("contract",)) is None  # FTS5 folds é: it decides
-
-
 def test_entity_search_tests_plain_words_as_fts5_would(tmp_path: Path) -> None:
     """A common word, a rare entity: each entity item is tested in Python or looked up in
     FTS5; either way the result is the whole-index walk's, and unindexed items stay out."""
@@ -581,6 +505,8 @@ def test_entity_search_tests_plain_words_as_fts5_would(tmp_path: Path) -> None:
         "re\u0301sume\u0301 with no such word",
         "The award—again",
         "sub-award",
+        "An award🤖",  # newer than SQLite's Unicode tables: one token "award🤖"
+        "\u2068award\u2069",  # bidi isolates: part of the token too
     ]
     records = []
     for n in range(12_000):
@@ -599,4 +525,4 @@ def test_entity_search_tests_plain_words_as_fts5_would(tmp_path: Path) -> None:
     for limit in (3, 11, 30):
         found = [s.key for s in store.search("award", entity="rare", limit=limit)]
         assert found == _reference(store, "award", "rare", None, limit)
-    assert len(store.search("award", entity="Rare", limit=60)) == 21  # 5 of every 7
+    assert len(store.search("award", entity="Rare", limit=60)) == 17  # 5 of 9 summaries
