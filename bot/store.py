@@ -7,14 +7,17 @@ two feeds is stored and alerted once. Knows nothing of Slack, Discord or XML.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
+import os
 import re
 import sqlite3
 import threading
 import time
 from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -53,6 +56,8 @@ _PHRASE = re.compile(r'"[^" ]+ [^"]*"')  # a quoted FTS phrase of two or more wo
 FTS_BATCH = 512
 FTS_LAG = timedelta(seconds=2)  # how long a stored item may wait for its batch before a search
 MERGE_PAGES = 500  # FTS5 pages one Store.tidy_index step merges, in its own write transaction
+PHRASE_SPLIT = 100_000  # indexed items from which a phrase is read in two halves at once
+MAX_ROWID = 2**63 - 1
 SEARCH_WINDOW = 5  # candidates per result a search or `latest` looks at, newest stored first
 _FTS_TOKEN = re.compile(r"\w+\*?", re.UNICODE)
 _FTS_PHRASE = re.compile(r'"([^"]*)"')
@@ -134,6 +139,7 @@ class Store:
         self._lock = threading.Lock()
         self._write_lock = threading.Lock()
         self._polls = GroupCommit(self._write)
+        self._helper: ThreadPoolExecutor | None = None
         db = self._db()
         _enable_wal(db.conn)
         migrate(db.conn)
@@ -186,6 +192,10 @@ class Store:
     def close(self) -> None:
         """Close this thread's connection and those of finished threads. A connection still
         used by a live thread is left to it: closing it mid-statement is undefined behaviour."""
+        with self._lock:
+            helper, self._helper = self._helper, None
+        if helper is not None:
+            helper.shutdown(wait=True)  # its thread ends, and its connection is closed below
         current = threading.current_thread()
         with self._lock:
             for thread in list(self._connections):
@@ -512,17 +522,55 @@ class Store:
             log.warning("search without the items stored since %s: %s", oldest[0], error)
 
     def _keys_of_phrase(self, query: str, want: int) -> list[int]:
-        """The newest ``want`` FTS hits of a query with a phrase. FTS5 walks a phrase's position
-        lists backwards about 40% slower than forwards, and a phrase of two common words that
-        is itself rare (5 hits in 1M items) is read whole either way: so read forwards, and
-        only when that finds more than ``want`` hits (cheaply, stopping early) walk newest
-        first."""
+        """The newest ``want`` FTS hits of a query with a phrase, newest first.
+
+        A phrase of two common words that is itself rare (5 hits in 1M items) makes FTS5 read
+        both words' position lists whole, about 5 ms at 1M items, all of it in SQLite's C
+        code with the GIL released. So on a machine with two or more cores a big index is
+        read in two halves of its rowids at once, one in a helper thread: 4.8 → 2.8 ms for
+        that phrase. Each half is read forwards (FTS5 walks position lists backwards about 40%
+        slower), stopping after ``want + 1`` hits; a half with more than that is read again
+        newest first, which stops early.
+        """
         db = self._db()
-        sql = "SELECT rowid FROM items_fts WHERE items_fts MATCH ? ORDER BY rowid {} LIMIT ?"
-        hits = [row[0] for row in db.execute(sql.format("ASC"), (query, want + 1))]
+        (top,) = db.execute("SELECT indexed_upto FROM fts_progress").fetchone()
+        helper = self._phrase_helper() if top >= PHRASE_SPLIT else None
+        middle = top // 2 if helper is not None else 0
+        older: Future[list[int]] | None = None
+        if helper is not None:
+            with contextlib.suppress(RuntimeError):  # shut down by close(): read it here
+                older = helper.submit(self._phrase_hits, query, 1, middle, want + 1, "ASC")
+        try:
+            hits = self._phrase_hits(query, middle + 1, MAX_ROWID, want + 1, "ASC")
+        finally:
+            older_hits = older.result() if older is not None else None
         if len(hits) > want:
-            hits = [row[0] for row in db.execute(sql.format("DESC"), (query, want))]
-        return hits
+            return self._phrase_hits(query, middle + 1, MAX_ROWID, want, "DESC")
+        keys = hits[::-1]
+        if middle == 0 or len(keys) == want:
+            return keys
+        if older_hits is None:
+            older_hits = self._phrase_hits(query, 1, middle, want + 1, "ASC")
+        need = want - len(keys)
+        if len(older_hits) > need:
+            return keys + self._phrase_hits(query, 1, middle, need, "DESC")
+        return keys + older_hits[::-1]
+
+    def _phrase_hits(self, query: str, low: int, high: int, limit: int, order: str) -> list[int]:
+        sql = (
+            "SELECT rowid FROM items_fts WHERE items_fts MATCH ? AND rowid BETWEEN ? AND ? "
+            f"ORDER BY rowid {order} LIMIT ?"
+        )
+        return [row[0] for row in self._db().execute(sql, (query, low, high, limit))]
+
+    def _phrase_helper(self) -> ThreadPoolExecutor | None:
+        """The thread that reads the older half of a big index, or None on one core."""
+        if (os.cpu_count() or 1) < 2:
+            return None
+        with self._lock:
+            if self._helper is None:
+                self._helper = ThreadPoolExecutor(max_workers=1, thread_name_prefix="search")
+            return self._helper
 
     def _keys_of_entity(
         self, query: str, entity: str, since: datetime | None, want: int

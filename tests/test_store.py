@@ -492,6 +492,53 @@ def test_phrase_search_returns_the_newest_hits(big_store: Store, text: str, limi
     assert text == '"no such"' or found
 
 
+@pytest.mark.parametrize(
+    "where",
+    [
+        (3,),  # one hit, in the older half
+        (990,),  # one hit, in the newer half
+        (500, 501),  # at the split
+        tuple(range(1, 400, 7)),  # many, all older
+        tuple(range(600, 1000, 7)),  # many, all newer
+        (*range(1, 400, 5), 700, 800),  # a few newer, many older
+        tuple(range(1, 1001, 3)),  # many in both
+        (),
+    ],
+)
+@pytest.mark.parametrize("want", [1, 5, 55])
+def test_a_phrase_read_in_two_halves_finds_the_newest_hits(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, where: tuple[int, ...], want: int
+) -> None:
+    import bot.store
+
+    monkeypatch.setattr(bot.store, "PHRASE_SPLIT", 0)  # a small index is split as a big one
+    store = Store(tmp_path / "halves.db")
+    store.sync_feed("A", "https://a.example/feed")
+    records = [
+        Record(
+            make_item(
+                id=str(n),
+                link=None,
+                summary="alpha beta gamma" if n in where else "beta alpha gamma alpha",
+            )
+        )
+        for n in range(1, 1001)
+    ]
+    store.save_poll("A", records, now=NOW)
+    store.index_pending()
+    with closing(sqlite3.connect(store.path)) as conn:
+        newest = conn.execute(
+            "SELECT rowid FROM items_fts WHERE items_fts MATCH '\"alpha beta\"' "
+            "ORDER BY rowid DESC LIMIT ?",
+            (want,),
+        ).fetchall()
+    assert store._keys_of_phrase('"alpha beta"', want) == [row[0] for row in newest]
+    assert len(newest) == min(want, len(where))
+    assert store._helper is not None  # it was read in two halves
+    store.close()
+    assert store._helper is None
+
+
 def test_entity_search_tests_plain_words_as_fts5_would(tmp_path: Path) -> None:
     """A common word, a rare entity: each entity item is tested in Python or looked up in
     FTS5; either way the result is the whole-index walk's, and unindexed items stay out."""
