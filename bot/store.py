@@ -7,7 +7,6 @@ two feeds is stored and alerted once. Knows nothing of Slack, Discord or XML.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import logging
@@ -140,6 +139,7 @@ class Store:
         self._write_lock = threading.Lock()
         self._polls = GroupCommit(self._write)
         self._helper: ThreadPoolExecutor | None = None
+        self._helper_idle = threading.Semaphore()
         db = self._db()
         _enable_wal(db.conn)
         migrate(db.conn)
@@ -537,9 +537,13 @@ class Store:
         helper = self._phrase_helper() if top >= PHRASE_SPLIT else None
         middle = top // 2 if helper is not None else 0
         older: Future[list[int]] | None = None
-        if helper is not None:
-            with contextlib.suppress(RuntimeError):  # shut down by close(): read it here
+        if helper is not None and self._helper_idle.acquire(blocking=False):
+            try:  # a helper busy with another search's half: this one reads both itself
                 older = helper.submit(self._phrase_hits, query, 1, middle, want + 1, "ASC")
+            except RuntimeError:  # shut down by close(): read it here
+                self._helper_idle.release()
+            else:
+                older.add_done_callback(lambda _: self._helper_idle.release())
         try:
             hits = self._phrase_hits(query, middle + 1, MAX_ROWID, want + 1, "ASC")
         finally:
@@ -565,7 +569,7 @@ class Store:
 
     def _phrase_helper(self) -> ThreadPoolExecutor | None:
         """The thread that reads the older half of a big index, or None on one core."""
-        if (os.cpu_count() or 1) < 2:
+        if len(os.sched_getaffinity(0)) < 2:
             return None
         with self._lock:
             if self._helper is None:

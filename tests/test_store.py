@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from contextlib import closing
 from datetime import UTC, date, datetime, timedelta
@@ -498,6 +499,9 @@ def test_phrase_search_returns_the_newest_hits(big_store: Store, text: str, limi
         (3,),  # one hit, in the older half
         (990,),  # one hit, in the newer half
         (500, 501),  # at the split
+        (100, 200, 300, 700),  # fewer older hits than needed
+        (*range(1, 400, 50), 700),  # more older hits than needed
+        (100, 200, 300, 400, 700, 800),  # more older hits than needed, all of them read
         tuple(range(1, 400, 7)),  # many, all older
         tuple(range(600, 1000, 7)),  # many, all newer
         (*range(1, 400, 5), 700, 800),  # a few newer, many older
@@ -512,6 +516,7 @@ def test_a_phrase_read_in_two_halves_finds_the_newest_hits(
     import bot.store
 
     monkeypatch.setattr(bot.store, "PHRASE_SPLIT", 0)  # a small index is split as a big one
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1})  # on any machine
     store = Store(tmp_path / "halves.db")
     store.sync_feed("A", "https://a.example/feed")
     records = [
@@ -532,10 +537,12 @@ def test_a_phrase_read_in_two_halves_finds_the_newest_hits(
             "ORDER BY rowid DESC LIMIT ?",
             (want,),
         ).fetchall()
-    assert store._keys_of_phrase('"alpha beta"', want) == [row[0] for row in newest]
-    assert len(newest) == min(want, len(where))
-    assert store._helper is not None  # it was read in two halves
-    store.close()
+    try:
+        assert store._keys_of_phrase('"alpha beta"', want) == [row[0] for row in newest]
+        assert len(newest) == min(want, len(where))
+        assert store.connection_count() == 2  # the helper read the older half
+    finally:
+        store.close()
     assert store._helper is None
 
 
