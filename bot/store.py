@@ -569,7 +569,7 @@ class Store:
 
     def _phrase_helper(self) -> ThreadPoolExecutor | None:
         """The thread that reads the older half of a big index, or None on one core."""
-        if len(os.sched_getaffinity(0)) < 2:
+        if _usable_cores() < 2:
             return None
         with self._lock:
             if self._helper is None:
@@ -1000,6 +1000,13 @@ _ITEM_SELECT = (
     "group_concat(matches.entity, char(31)) AS entities "
     "FROM items LEFT JOIN matches ON matches.item_id = items.id"
 )
+
+
+def _usable_cores() -> int:
+    """Cores this process may run on (its CPU affinity where the OS has one)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
 
 
 def _enable_wal(conn: sqlite3.Connection, attempts: int = 50) -> None:

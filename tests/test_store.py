@@ -516,7 +516,7 @@ def test_a_phrase_read_in_two_halves_finds_the_newest_hits(
     import bot.store
 
     monkeypatch.setattr(bot.store, "PHRASE_SPLIT", 0)  # a small index is split as a big one
-    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1})  # on any machine
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)  # 2 cores
     store = Store(tmp_path / "halves.db")
     store.sync_feed("A", "https://a.example/feed")
     records = [
