@@ -65,15 +65,24 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"redline {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    def add(name: str, help_text: str, example: str) -> argparse.ArgumentParser:
-        return commands.add_parser(
-            name,
-            parents=[common],
-            help=help_text,
-            description=help_text,
-            epilog=f"example:\n  {example}",
-            formatter_class=argparse.RawDescriptionHelpFormatter,
-        )
+    def command_in(
+        subparsers: argparse._SubParsersAction[argparse.ArgumentParser],
+    ) -> Subcommand:
+        """A function adding one command, with its help and an example, to ``subparsers``."""
+
+        def add_one(name: str, help_text: str, example: str) -> argparse.ArgumentParser:
+            return subparsers.add_parser(
+                name,
+                parents=[common],
+                help=help_text,
+                description=help_text,
+                epilog=f"example:\n  {example}",
+                formatter_class=argparse.RawDescriptionHelpFormatter,
+            )
+
+        return add_one
+
+    add = command_in(commands)
 
     add("run", "poll feeds on schedule and send alerts until stopped", "redline run").set_defaults(
         handler=cmd_run
@@ -112,21 +121,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     def group(name: str, help_text: str, example: str) -> Subcommand:
         """A command with subcommands; returns a function adding one subcommand to it."""
-        commands = add(name, help_text, example).add_subparsers(
-            dest=f"{name}_command", metavar="SUBCOMMAND"
-        )
-
-        def sub(sub_name: str, sub_help: str, sub_example: str) -> argparse.ArgumentParser:
-            return commands.add_parser(
-                sub_name,
-                parents=[common],
-                help=sub_help,
-                description=sub_help,
-                epilog=f"example:\n  {sub_example}",
-                formatter_class=argparse.RawDescriptionHelpFormatter,
+        return command_in(
+            add(name, help_text, example).add_subparsers(
+                dest=f"{name}_command", metavar="SUBCOMMAND"
             )
-
-        return sub
+        )
 
     feeds = group("feeds", "list or edit feeds (audited like chat)", "redline feeds list")
     watch = group("watch", "edit the watchlist (audited)", "redline watch add 'Scale AI, Scale'")
